@@ -1,0 +1,186 @@
+"""CLI commands: ``translate``, ``prompt``, ``languages`` and ``bench``.
+
+Thin layers over the library: read input, call it, write output. stdout carries only the
+result (translation, prompt text, table, JSON); notices go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ..errors import InputError, UsageError
+from ..settings import load_settings
+from .common import engine_options, load_engine_for, open_output_check, read_input, stdout_writer
+
+# --- translate ------------------------------------------------------------------------------
+
+
+@click.command("translate")
+@click.argument("text", nargs=-1)
+@click.option("-i", "--input", "input_file", type=click.Path(path_type=Path), help="Read the text from FILE.")
+@click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Write the translation to FILE (atomically).")
+@click.option("-s", "--source", help="Source language (default: detected).")
+@click.option("-t", "--target", help="Target language (default: the settings' target, else English).")
+@click.option("--instruction-lang", type=click.Choice(["en", "zh"]), help="Wording of BayLing's instruction.")
+@click.option("-c", "--constraint", "constraints", multiple=True, help="A word the translation must contain (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of plain text.")
+@click.option("--show-prompt", is_flag=True, help="Print the prompt(s) instead of running the model.")
+@engine_options
+def translate_command(text, input_file, output_file, source, target, instruction_lang, constraints, as_json, show_prompt, **engine_flags) -> None:
+    """Translate TEXT (or -i FILE, or stdin) with BayLing.
+
+    \b
+    Examples:
+      bayling-local translate -t zh "The weather is nice today."
+      echo "Guten Morgen" | bayling-local translate -t en
+      bayling-local translate -i report.txt -o report.zh.txt -t zh
+    """
+    from ..detect import detect
+    from ..languages import resolve
+    from ..translate import TRANSLATION_SAMPLING, Translator
+
+    settings = load_settings().with_overrides(**_setting_flags(engine_flags), instruction_lang=instruction_lang)
+    if text and input_file:
+        raise UsageError("give the text either as arguments or with -i, not both")
+    target_lang = resolve(target or settings.target)
+    source_lang = resolve(source) if source else None
+    if settings.instruction_lang not in ("en", "zh"):
+        raise UsageError(f"instruction language must be en or zh, not {settings.instruction_lang!r}")
+    if output_file is not None:
+        open_output_check(output_file)
+    content = " ".join(text) if text else read_input(input_file)
+    if text:
+        content = read_input(None, data=content.encode("utf-8"))
+    if source_lang is None:
+        try:
+            source_lang = detect(content).language
+        except UsageError:
+            source_lang = None  # BayLing's instruction names only the target; detection is advisory
+    if source_lang is not None and source_lang == target_lang and not show_prompt:
+        click.echo(f"note: the text already looks like {target_lang.name}; translating anyway", err=True)
+
+    engine = load_engine_for(settings, engine_flags, announce=not as_json)
+    sampling = replace(TRANSLATION_SAMPLING, max_tokens=settings.max_tokens)
+    translator = Translator(engine, sampling, instruction_lang=settings.instruction_lang, system=settings.system_prompt)
+    if show_prompt:
+        _, pieces = translator.plan(content, target_lang, constraints)
+        prompts = [engine.render(translator.messages_for(p.text, target_lang, constraints)) for p in pieces]
+        if as_json:
+            click.echo(json.dumps({"format": engine.prompt_format.name, "prompts": prompts}, ensure_ascii=False))
+        else:
+            sys.stdout.write("\n".join(prompts))
+            sys.stdout.flush()
+        return
+
+    stream_to_stdout = output_file is None and not as_json
+    writer = stdout_writer() if stream_to_stdout else None
+    result = translator.translate(content, target_lang, source=source_lang, constraints=constraints, on_text=writer)
+    if result.truncated_pieces:
+        click.echo(
+            f"warning: {result.truncated_pieces} piece(s) hit the token limit and may be cut short; "
+            "raise --max-tokens",
+            err=True,
+        )
+    if stream_to_stdout:
+        if not result.text.endswith("\n"):
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
+    if as_json:
+        payload = {
+            "source": source_lang.code if source_lang else None,
+            "target": target_lang.code,
+            "translation": result.text,
+            "model": engine.model_name,
+            "prompt_format": engine.prompt_format.name,
+            "pieces": result.pieces,
+            "stats": result.stats.as_dict(),
+        }
+        rendered = json.dumps(payload, ensure_ascii=False, indent=None)
+        if output_file is None:
+            click.echo(rendered)
+            return
+        _write_output(output_file, rendered + "\n")
+        return
+    _write_output(output_file, result.text if result.text.endswith("\n") else result.text + "\n")
+
+
+def _write_output(path: Path, text: str) -> None:
+    from ..atomic import write_text_atomic
+
+    write_text_atomic(path, text)
+
+
+def _setting_flags(flags: dict) -> dict:
+    """Engine flags that are also settings (names match Settings fields)."""
+    return {key: flags.get(key) for key in ("threads", "gpu_layers", "context", "max_tokens", "model")}
+
+
+# --- prompt ----------------------------------------------------------------------------------
+
+
+@click.command("prompt")
+@click.option("--format", "format_name", type=click.Choice(["bayling", "bayling-3"]), required=True)
+@click.option("--no-generation-prompt", is_flag=True, help="Leave out the open assistant turn.")
+def prompt_command(format_name: str, no_generation_prompt: bool) -> None:
+    """Print the exact prompt for a JSON list of {"role", "content"} messages read on stdin."""
+    from ..prompts import get_format, to_messages
+
+    data = read_input(None)
+    try:
+        items = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"stdin is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(items, list):
+        raise InputError("stdin must hold a JSON list of messages")
+    text = get_format(format_name).render(to_messages(items), add_generation_prompt=not no_generation_prompt)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+# --- languages -------------------------------------------------------------------------------
+
+
+@click.command("languages")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def languages_command(as_json: bool) -> None:
+    """List the languages BayLing covers and the codes and names each accepts."""
+    from ..languages import all_languages, format_table
+
+    if as_json:
+        click.echo(json.dumps([lang.as_dict() for lang in all_languages()], ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_table(all_languages()))
+
+
+# --- bench -----------------------------------------------------------------------------------
+
+
+@click.command("bench")
+@click.option("-p", "--prompt-tokens", default=512, show_default=True, help="Prompt length of the prefill test (ppN).")
+@click.option("-n", "--gen-tokens", default=128, show_default=True, help="Tokens of the decode test (tgN).")
+@click.option("-r", "--repetitions", default=3, show_default=True, help="Runs of each test; the median is reported.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (pp_tps, tg_tps, ...).")
+@engine_options
+def bench_command(prompt_tokens: int, gen_tokens: int, repetitions: int, as_json: bool, **engine_flags) -> None:
+    """Measure prefill and decode speed (llama-bench's pp512 / tg128)."""
+    from ..bench import run_bench
+
+    settings = load_settings().with_overrides(**_setting_flags(engine_flags))
+    engine = load_engine_for(settings, engine_flags, announce=not as_json, min_context=prompt_tokens + gen_tokens)
+    result = run_bench(engine, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, repetitions=repetitions)
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    else:
+        click.echo(result.format_table())
+
+
+def register(group: click.Group) -> None:
+    for command in (translate_command, prompt_command, languages_command, bench_command):
+        group.add_command(command)
+

@@ -1,0 +1,216 @@
+"""Translation with BayLing: instructions, splitting to fit the context, streaming the result.
+
+BayLing was evaluated with one instruction per sentence (field guide, section 2), so a
+document is translated line by line: blank lines and indentation are kept as they are and
+never sent to the model, and a line too long for the context is split at sentence boundaries
+(then clauses, then words) into pieces that each fit with room for their translation. Nothing
+is ever silently truncated: a piece whose translation hits the token limit is reported.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .engine import Engine, GenerationStats, SamplingConfig
+from .errors import Cancelled, ContextOverflowError, InputError
+from .languages import Language
+from .prompts import Message
+from .segment import Line, join_lines, join_pieces, split_lines, split_to_fit
+
+InstructionLang = Literal["en", "zh"]
+INSTRUCTION_LANGS: tuple[str, ...] = ("en", "zh")
+
+# Translation is deterministic by default: the paper decoded with beam search and no sampling.
+TRANSLATION_SAMPLING = SamplingConfig(max_tokens=1024, temperature=0.0, repeat_penalty=1.0)
+
+
+def build_instruction(
+    text: str,
+    target: Language,
+    *,
+    instruction_lang: InstructionLang = "en",
+    constraints: Sequence[str] = (),
+) -> str:
+    """BayLing's translation instruction (``scripts/translate.py``), optionally constrained."""
+    if instruction_lang == "zh":
+        instruction = f"提供这句话的{target.chinese}翻译：{text}"
+        if constraints:
+            instruction += "\n确保包含这些词：" + ", ".join(constraints)
+    else:
+        instruction = f"Provide the {target.name} translation for this sentence: {text}"
+        if constraints:
+            instruction += "\nMake sure to include these words: " + ", ".join(constraints)
+    return instruction
+
+
+def translation_messages(
+    text: str,
+    target: Language,
+    *,
+    instruction_lang: InstructionLang = "en",
+    constraints: Sequence[str] = (),
+    system: str | None = None,
+) -> list[Message]:
+    """The conversation that asks for one translation."""
+    messages = [Message("system", system)] if system else []
+    messages.append(
+        Message("user", build_instruction(text, target, instruction_lang=instruction_lang, constraints=constraints))
+    )
+    return messages
+
+
+def validate_text(data: bytes) -> str:
+    """Decode user input, refusing binary data and invalid UTF-8 with one clear line."""
+    if b"\x00" in data:
+        raise InputError("the input looks like binary data, not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the input is not valid UTF-8 text (bad byte at offset {exc.start})") from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    if not text.strip():
+        raise InputError("there is no text to translate (the input is empty)")
+    return text
+
+
+@dataclass
+class TranslationResult:
+    """A finished translation and what it cost."""
+
+    text: str
+    target: Language
+    source: Language | None
+    pieces: int = 0
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    truncated_pieces: int = 0  # pieces whose translation hit the token limit
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A unit sent to the model: part of one input line."""
+
+    line: int
+    text: str
+
+
+class Translator:
+    """Translates text with one loaded engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sampling: SamplingConfig = TRANSLATION_SAMPLING,
+        *,
+        instruction_lang: InstructionLang = "en",
+        system: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sampling = sampling
+        self.instruction_lang = instruction_lang
+        self.system = system
+
+    def messages_for(self, text: str, target: Language, constraints: Sequence[str] = ()) -> list[Message]:
+        return translation_messages(
+            text, target, instruction_lang=self.instruction_lang, constraints=constraints, system=self.system
+        )
+
+    def _prompt_tokens(self, text: str, target: Language, constraints: Sequence[str]) -> int:
+        return len(self.engine.tokenize(self.engine.render(self.messages_for(text, target, constraints))))
+
+    def _output_budget(self, source_tokens: int) -> int:
+        """Room for a translation: scripts differ in tokens per word, so allow twice the source."""
+        return min(self.sampling.max_tokens, 2 * source_tokens + 32)
+
+    def plan(self, text: str, target: Language, constraints: Sequence[str] = ()) -> tuple[list[Line], list[Piece]]:
+        """Split ``text`` into lines and the pieces that fit the context."""
+        lines = split_lines(text)
+        overhead = self._prompt_tokens("", target, constraints)
+        n_ctx = self.engine.n_ctx
+
+        def fits(candidate: str) -> bool:
+            source_tokens = len(self.engine.tokenize(candidate, add_bos=False))
+            return overhead + source_tokens + self._output_budget(source_tokens) <= n_ctx
+
+        if overhead + 8 >= n_ctx:
+            raise ContextOverflowError(f"the model's context ({n_ctx} tokens) is too small for a translation prompt")
+        pieces = [
+            Piece(index, chunk)
+            for index, line in enumerate(lines)
+            if line.body
+            for chunk in split_to_fit(line.body, fits)
+        ]
+        return lines, pieces
+
+    def translate(
+        self,
+        text: str,
+        target: Language,
+        *,
+        source: Language | None = None,
+        constraints: Sequence[str] = (),
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> TranslationResult:
+        """Translate ``text``; ``on_text`` receives the output as it is produced, layout included."""
+        lines, pieces = self.plan(text, target, constraints)
+        bodies: list[list[str]] = [[] for _ in lines]
+        result = TranslationResult(text="", target=target, source=source, pieces=len(pieces))
+        emit = on_text or (lambda _text: None)
+        written_line = 0  # index of the line the streamed output is on
+
+        def advance_to(line_index: int) -> None:
+            nonlocal written_line
+            while written_line < line_index:
+                emit(lines[written_line].trail + "\n" + lines[written_line + 1].lead)
+                written_line += 1
+
+        emit(lines[0].lead)
+        for piece in pieces:
+            advance_to(piece.line)
+            if bodies[piece.line] and not emit_cjk_joined(bodies[piece.line][-1]):
+                emit(" ")
+            source_tokens = len(self.engine.tokenize(piece.text, add_bos=False))
+            sampling = _replace_max_tokens(self.sampling, self._output_budget(source_tokens))
+            generation = self.engine.chat(self.messages_for(piece.text, target, constraints), sampling, cancel=cancel)
+            translated = ""
+            leading = True
+            for chunk in generation:
+                if leading:  # the model's leading whitespace would break the layout
+                    chunk = chunk.lstrip()
+                    leading = not chunk
+                translated += chunk
+                if chunk:
+                    emit(chunk)
+            _accumulate(result.stats, generation.stats)
+            if generation.stats.finish_reason == "cancelled":
+                raise Cancelled("translation cancelled")
+            if generation.stats.finish_reason in ("length", "context"):
+                result.truncated_pieces += 1
+            bodies[piece.line].append(translated.strip())
+        advance_to(len(lines) - 1)
+        emit(lines[-1].trail)
+        result.text = join_lines(lines, [join_pieces(parts) for parts in bodies])
+        return result
+
+
+def emit_cjk_joined(previous: str) -> bool:
+    """Whether the next piece of a line follows ``previous`` with no space (CJK text)."""
+    return join_pieces([previous, "x"]) == previous.strip() + "x"
+
+
+def _replace_max_tokens(sampling: SamplingConfig, max_tokens: int) -> SamplingConfig:
+    from dataclasses import replace
+
+    return replace(sampling, max_tokens=max(1, max_tokens))
+
+
+def _accumulate(total: GenerationStats, part: GenerationStats) -> None:
+    total.prompt_tokens += part.prompt_tokens
+    total.cached_tokens += part.cached_tokens
+    total.generated_tokens += part.generated_tokens
+    total.prefill_seconds += part.prefill_seconds
+    total.decode_seconds += part.decode_seconds
+    total.finish_reason = part.finish_reason
