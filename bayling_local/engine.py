@@ -190,8 +190,7 @@ class Engine:
     def _load(self):  # -> llama_cpp.Llama
         import llama_cpp
 
-        trained = self.info.context_length or 2048
-        n_ctx = min(self.config.context, trained) if self.config.context else trained
+        n_ctx = self._requested_context()
         threads = self.config.threads or physical_cores()
         try:
             with _quiet_stderr():
@@ -207,6 +206,10 @@ class Engine:
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"llama.cpp could not load {self.config.model_path}: {exc}") from None
+
+    def _requested_context(self) -> int:
+        trained = self.info.context_length or 2048
+        return min(self.config.context, trained) if self.config.context else trained
 
     def _end_of_generation_ids(self) -> frozenset[int]:
         import llama_cpp
@@ -230,7 +233,8 @@ class Engine:
 
     @property
     def n_ctx(self) -> int:
-        return self._llm.n_ctx()
+        """Usable context: llama.cpp rounds its cache up to 256 tokens; a user's cap still holds."""
+        return min(self._llm.n_ctx(), self._requested_context())
 
     @property
     def llama(self):  # -> llama_cpp.Llama
