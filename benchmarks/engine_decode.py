@@ -5,9 +5,9 @@ that machine noise hits both alike; the ratio of medians is reported. Usage:
 
     python benchmarks/engine_decode.py [--gguf PATH] [--tokens 128] [--runs 7]
 
-Without ``--gguf`` it builds a random LLaMA model (LLaMA's real 32k vocabulary, hidden 768,
-12 layers, ~110M parameters) with the project's own converter, so decode time is dominated by
-the matrix work as with a real model rather than by Python.
+Without ``--gguf`` it builds a random LLaMA model (hidden 768, 12 layers, ~85M parameters, F16)
+with the project's own converter, so decode time is dominated by the matrix work as with a
+real model rather than by Python.
 """
 
 from __future__ import annotations
@@ -31,14 +31,11 @@ PROMPT = [Message("user", "Provide the German translation for this sentence: The
 
 def build_model(workdir: Path) -> Path:
     from convert import convert_checkpoint
-    from tests.tiny import TinyShape, make_tiny_checkpoint, rebuild_hf_tokenizer
+    from tests.tiny import TinyShape, make_tiny_checkpoint
 
-    vocab = ROOT.parent / "shared" / "vocab" / "ggml-vocab-llama-spm.gguf"
-    tokenizer_dir = workdir / "tokenizer"
-    rebuild_hf_tokenizer(vocab, tokenizer_dir)
     shape = TinyShape(hidden_size=768, intermediate_size=2048, num_layers=12, num_heads=12, context_length=2048)
-    hf_dir = make_tiny_checkpoint(workdir / "hf", "spm", shape=shape, tokenizer_dir=tokenizer_dir, dtype="float16")
-    return convert_checkpoint(hf_dir, workdir / "bench-110m.f16.gguf", outtype="f16", show_progress=False)
+    hf_dir = make_tiny_checkpoint(workdir / "hf", "spm", shape=shape, dtype="float16")
+    return convert_checkpoint(hf_dir, workdir / "bench-85m.f16.gguf", outtype="f16", show_progress=False)
 
 
 def bare_loop(engine: Engine, prompt_tokens: list[int], n: int) -> float:
