@@ -1,0 +1,66 @@
+"""Shared test fixtures: isolated user directories and tiny models built by the project's code.
+
+Session-scoped tiny models (each built once per test session, in about a second):
+
+- ``tiny_spm_checkpoint`` / ``tiny_bpe_checkpoint``: Hugging Face directories of random
+  LLaMA-architecture models with a SentencePiece (LLaMA/Llama-2 style) or a Llama-3-style BPE
+  tokenizer trained on WMT22 lines (see ``tests/tiny.py``);
+- ``tiny_spm_gguf`` / ``tiny_bpe_gguf``: the same models converted to F32 GGUF by ``convert/``;
+  llama.cpp loads them in milliseconds. They carry the BayLing (spm) and BayLing-3 (bpe) chat
+  templates.
+
+Every test runs with its own empty config and data directories and with the Hugging Face hub
+offline, so no test touches the user's files or the network.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+for entry in (str(REPO_ROOT), str(REPO_ROOT / "tests")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+from tests.tiny import make_tiny_checkpoint, make_tiny_gguf  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point bayling-local's config and data directories at fresh temporary ones."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("BAYLING_LOCAL_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("BAYLING_LOCAL_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_spm_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random LLaMA-2-style checkpoint (SentencePiece tokenizer, 1.5k tokens)."""
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-spm") / "hf", "spm")
+
+
+@pytest.fixture(scope="session")
+def tiny_bpe_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama-3-style checkpoint (byte-level BPE, grouped-query attention)."""
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-bpe") / "hf", "bpe")
+
+
+@pytest.fixture(scope="session")
+def tiny_spm_gguf(tiny_spm_checkpoint: Path) -> Path:
+    """``tiny_spm_checkpoint`` as an F32 GGUF (BayLing chat template)."""
+    return make_tiny_gguf(tiny_spm_checkpoint.parent, "spm", "f32", checkpoint=tiny_spm_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def tiny_bpe_gguf(tiny_bpe_checkpoint: Path) -> Path:
+    """``tiny_bpe_checkpoint`` as an F32 GGUF (BayLing-3 chat template, stops at <|eot_id|>)."""
+    return make_tiny_gguf(tiny_bpe_checkpoint.parent, "bpe", "f32", checkpoint=tiny_bpe_checkpoint)
