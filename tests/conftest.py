@@ -37,6 +37,7 @@ def isolated_user_dirs(
     monkeypatch.setenv("BAYLING_LOCAL_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("BAYLING_LOCAL_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("BAYLING_LOCAL_THREADS", "1")  # tiny models decode fastest on one thread
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     return home
@@ -64,3 +65,11 @@ def tiny_spm_gguf(tiny_spm_checkpoint: Path) -> Path:
 def tiny_bpe_gguf(tiny_bpe_checkpoint: Path) -> Path:
     """``tiny_bpe_checkpoint`` as an F32 GGUF (BayLing-3 chat template, stops at <|eot_id|>)."""
     return make_tiny_gguf(tiny_bpe_checkpoint.parent, "bpe", "f32", checkpoint=tiny_bpe_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def scripted_spm(tmp_path_factory: pytest.TempPathFactory, tiny_spm_checkpoint: Path):
+    """A tiny SentencePiece model that always answers ``Hallo Welt!`` and then ``</s>``."""
+    from tests.scripted import build_scripted
+
+    return build_scripted(tmp_path_factory, tiny_spm_checkpoint, "Hallo Welt!", "</s>")

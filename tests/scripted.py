@@ -15,9 +15,15 @@ The result goes through ``convert/`` and llama.cpp like any other model.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES = (
+    "tokenizer.model",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
 
 
 def make_scripted_checkpoint(src_dir: Path, out_dir: Path, chain: list[int], end: int) -> Path:
@@ -54,3 +60,27 @@ def make_scripted_checkpoint(src_dir: Path, out_dir: Path, chain: list[int], end
         if (src_dir / name).is_file():
             shutil.copy(src_dir / name, out_dir / name)
     return out_dir
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """A converted scripted model and what it says."""
+
+    gguf: Path
+    text: str
+    tokens: int
+
+
+def build_scripted(tmp_path_factory, checkpoint: Path, text: str, end_token: str) -> Scripted:
+    """Script the tiny checkpoint to say ``text`` then ``end_token``, and convert it to GGUF."""
+    from transformers import AutoTokenizer
+
+    from convert import convert_checkpoint
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    chain = tokenizer.encode(text, add_special_tokens=False)
+    end = tokenizer.convert_tokens_to_ids(end_token)
+    root = tmp_path_factory.mktemp("scripted")
+    hf_dir = make_scripted_checkpoint(checkpoint, root / "hf", chain, end)
+    gguf = convert_checkpoint(hf_dir, root / "scripted.gguf", outtype="f32", show_progress=False)
+    return Scripted(gguf, text, len(chain))

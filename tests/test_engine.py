@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from bayling_local.engine import Engine, EngineConfig, SamplingConfig, physical_
 from bayling_local.errors import ContextOverflowError, ModelError
 from bayling_local.gguf_file import inspect_gguf
 from bayling_local.prompts import BAYLING, BAYLING3, Message
+from tests.scripted import Scripted, build_scripted
 
 QUESTION = [Message("user", "Provide the German translation for this sentence: Hello world!")]
 
@@ -64,13 +64,6 @@ def test_max_tokens_is_respected(tiny_spm_gguf: Path) -> None:
     assert generation.stats.generated_tokens <= 3
 
 
-@dataclass
-class Scripted:
-    gguf: Path
-    text: str
-    tokens: int
-
-
 def test_stops_on_eos(scripted_spm: Scripted) -> None:
     engine = Engine(EngineConfig(scripted_spm.gguf))
     generation = engine.chat(QUESTION, SamplingConfig(max_tokens=50))
@@ -80,7 +73,9 @@ def test_stops_on_eos(scripted_spm: Scripted) -> None:
 
 
 @pytest.mark.parametrize("end_token", ["<|eot_id|>", "<|end_of_text|>"])
-def test_stops_on_llama3_end_tokens(tmp_path_factory, tiny_bpe_checkpoint: Path, end_token: str) -> None:
+def test_stops_on_llama3_end_tokens(
+    tmp_path_factory, tiny_bpe_checkpoint: Path, end_token: str
+) -> None:
     scripted = build_scripted(tmp_path_factory, tiny_bpe_checkpoint, "Hallo Welt!", end_token)
     engine = Engine(EngineConfig(scripted.gguf))
     generation = engine.chat(QUESTION, SamplingConfig(max_tokens=50))
@@ -136,26 +131,3 @@ def test_bad_model_files(tmp_path: Path, tiny_spm_gguf: Path) -> None:
         Engine(EngineConfig(truncated))
     with pytest.raises(ModelError, match="directory"):
         Engine(EngineConfig(tmp_path))
-
-
-# --- fixtures -------------------------------------------------------------------------------
-
-
-def build_scripted(tmp_path_factory, checkpoint: Path, text: str, end_token: str) -> Scripted:
-    from transformers import AutoTokenizer
-
-    from convert import convert_checkpoint
-    from tests.scripted import make_scripted_checkpoint
-
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    chain = tokenizer.encode(text, add_special_tokens=False)
-    end = tokenizer.convert_tokens_to_ids(end_token)
-    root = tmp_path_factory.mktemp("scripted")
-    hf_dir = make_scripted_checkpoint(checkpoint, root / "hf", chain, end)
-    gguf = convert_checkpoint(hf_dir, root / "scripted.gguf", outtype="f32", show_progress=False)
-    return Scripted(gguf, text, len(chain))
-
-
-@pytest.fixture(scope="module")
-def scripted_spm(tmp_path_factory, tiny_spm_checkpoint: Path) -> Scripted:
-    return build_scripted(tmp_path_factory, tiny_spm_checkpoint, "Hallo Welt!", "</s>")

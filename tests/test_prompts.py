@@ -73,7 +73,11 @@ def test_bayling_system_replaces_default() -> None:
 
 
 def test_bayling3_exact_text() -> None:
-    messages = [Message("user", "  hi \n"), Message("assistant", " Hello! "), Message("user", "more")]
+    messages = [
+        Message("user", "  hi \n"),
+        Message("assistant", " Hello! "),
+        Message("user", "more"),
+    ]
     expected = (
         "<|start_header_id|>system<|end_header_id|>\n\n" + BAYLING3_SYSTEM + "<|eot_id|>"
         "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
@@ -112,7 +116,9 @@ def test_render_parts_concatenate_to_render() -> None:
         for conversation in CONVERSATIONS[:20]:
             complete = conversation + [Message("assistant", "final")]
             parts = fmt.render_parts(complete)
-            assert "".join(text for text, _ in parts) == fmt.render(complete, add_generation_prompt=False)
+            assert "".join(text for text, _ in parts) == fmt.render(
+                complete, add_generation_prompt=False
+            )
             replies = [text for text, is_reply in parts if is_reply]
             assert len(replies) == sum(1 for m in complete if m.role == "assistant")
 
@@ -130,10 +136,14 @@ def test_bad_messages() -> None:
 
 def test_select_format_rules() -> None:
     # 1. the embedded template wins, even against the tokenizer's evidence
-    choice = select_format({"tokenizer.chat_template": BAYLING3.jinja_template, "tokenizer.ggml.model": "llama"})
+    choice = select_format(
+        {"tokenizer.chat_template": BAYLING3.jinja_template, "tokenizer.ggml.model": "llama"}
+    )
     assert choice.format is BAYLING3
     # a foreign template is used as it is
-    choice = select_format({"tokenizer.chat_template": "{{ messages[0]['content'] }}!", "_bos_token_text": "<s>"})
+    choice = select_format(
+        {"tokenizer.chat_template": "{{ messages[0]['content'] }}!", "_bos_token_text": "<s>"}
+    )
     assert isinstance(choice.format, TemplateFormat)
     assert choice.format.render([Message("user", "x")]) == "x!"
     # 2. a known model, by its hub id: BayLing's own code gets this one wrong by substring match
@@ -144,18 +154,32 @@ def test_select_format_rules() -> None:
     assert select_format({"tokenizer.ggml.model": "gpt2"}, ["<|eot_id|>"]).format is BAYLING3
     assert select_format({"tokenizer.ggml.model": "llama"}).format is BAYLING
     # never from a substring of a file name
-    assert select_format({"general.name": "my-bayling-llama-3-finetune", "tokenizer.ggml.model": "llama"}).format is BAYLING
+    assert (
+        select_format(
+            {"general.name": "my-bayling-llama-3-finetune", "tokenizer.ggml.model": "llama"}
+        ).format
+        is BAYLING
+    )
 
 
 def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bayling_local", *args], input=stdin, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "bayling_local", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_prompt_command_is_byte_exact(fmt: str) -> None:
-    conversation = [{"role": "system", "content": "S"}, {"role": "user", "content": "你好 "}, {"role": "assistant", "content": "Hi"}, {"role": "user", "content": "again"}]
+    conversation = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "你好 "},
+        {"role": "assistant", "content": "Hi"},
+        {"role": "user", "content": "again"},
+    ]
     result = run_cli("prompt", "--format", fmt, stdin=json.dumps(conversation, ensure_ascii=False))
     assert result.returncode == 0, result.stderr
     assert result.stdout == FORMATS[fmt].render(to_messages(conversation))

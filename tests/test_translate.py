@@ -11,22 +11,35 @@ from bayling_local.errors import InputError
 from bayling_local.languages import resolve
 from bayling_local.segment import split_to_fit
 from bayling_local.translate import Translator, build_instruction, validate_text
-from tests.test_engine import Scripted
+from tests.scripted import Scripted
 
 GERMAN = resolve("de")
 
 
 def test_bayling_instructions() -> None:
-    assert build_instruction("你好", resolve("en")) == "Provide the English translation for this sentence: 你好"
-    assert build_instruction("Hello", resolve("zh"), instruction_lang="zh") == "提供这句话的中文翻译：Hello"
+    assert (
+        build_instruction("你好", resolve("en"))
+        == "Provide the English translation for this sentence: 你好"
+    )
+    assert (
+        build_instruction("Hello", resolve("zh"), instruction_lang="zh")
+        == "提供这句话的中文翻译：Hello"
+    )
     constrained = build_instruction("金球奖", resolve("en"), constraints=["Ballon d'Or", "award"])
     assert constrained.endswith("\nMake sure to include these words: Ballon d'Or, award")
-    assert build_instruction("x", GERMAN, instruction_lang="zh", constraints=["a"]).endswith("\n确保包含这些词：a")
+    assert build_instruction("x", GERMAN, instruction_lang="zh", constraints=["a"]).endswith(
+        "\n确保包含这些词：a"
+    )
 
 
 def test_validate_text() -> None:
     assert validate_text("\ufeffhello\r\nworld".encode()) == "hello\nworld"
-    for bad, message in [(b"", "empty"), (b" \n\t", "empty"), (b"\x00\x01bin", "binary"), (b"caf\xe9", "UTF-8")]:
+    for bad, message in [
+        (b"", "empty"),
+        (b" \n\t", "empty"),
+        (b"\x00\x01bin", "binary"),
+        (b"caf\xe9", "UTF-8"),
+    ]:
         with pytest.raises(InputError, match=message):
             validate_text(bad)
 
@@ -68,10 +81,3 @@ def test_truncated_piece_is_reported(tiny_spm_gguf: Path) -> None:
     translator = Translator(Engine(EngineConfig(tiny_spm_gguf)), SamplingConfig(max_tokens=2))
     result = translator.translate("Hello there, how are you today?", GERMAN)
     assert result.truncated_pieces in (0, 1)  # a random model may stop, but never silently beyond
-
-
-@pytest.fixture(scope="module")
-def scripted_spm(tmp_path_factory, tiny_spm_checkpoint: Path) -> Scripted:
-    from tests.test_engine import build_scripted
-
-    return build_scripted(tmp_path_factory, tiny_spm_checkpoint, "Hallo Welt!", "</s>")
