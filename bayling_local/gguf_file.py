@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
-
 from .errors import ModelError
 
 GGUF_MAGIC = b"GGUF"
@@ -71,6 +69,8 @@ class GGUFInfo:
         file_type = self.metadata.get("general.file_type")
         if file_type is None:
             return "unknown"
+        from gguf.constants import LlamaFileType  # gguf imports numpy: only when needed
+
         try:
             label = LlamaFileType(int(file_type)).name
         except ValueError:
@@ -160,6 +160,8 @@ def _tensor_nbytes(dims: list[int], type_id: int) -> int:
     elements = 1
     for dim in dims:
         elements *= dim
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
     block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(type_id)]
     return elements // block * type_size
 

@@ -94,8 +94,8 @@ class ResolvedModel:
     def demo_notice(self) -> str:
         """The one stderr line a caller prints when it runs the demo model."""
         return (
-            "note: no model is installed, so this runs the tiny bundled demo model (it is not BayLing "
-            f"and its output is not meaningful); get BayLing with: {PULL_HINT}"
+            "note: no model is installed, so this runs the tiny bundled demo model (not BayLing: it "
+            f"knows only a few everyday sentence patterns); get BayLing with: {PULL_HINT}"
         )
 
 

@@ -7,13 +7,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..engine import Engine, EngineConfig
 from ..errors import InputError, ModelError, OutputError, UsageError
 from ..settings import Settings
+
+if TYPE_CHECKING:  # the engine (jinja2, llama.cpp) loads with the first model, not with the CLI
+    from ..engine import Engine
 
 
 def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,6 +45,7 @@ def load_engine_for(
     min_context: int | None = None,
 ) -> Engine:
     """Resolve the model (flag, settings, store, demo) and load it."""
+    from ..engine import Engine, EngineConfig
     from ..store import resolve_model
 
     quiet = bool(flags.get("quiet")) or not announce

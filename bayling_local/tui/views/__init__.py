@@ -1,0 +1,1 @@
+"""The views of the terminal UI, one per tab."""

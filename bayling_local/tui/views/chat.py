@@ -1,0 +1,349 @@
+"""The chat view: streaming Markdown replies, stop, regenerate, edit, copy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Label, Markdown, Static
+from textual.widgets._markdown import MarkdownStream
+
+from ...errors import BaylingError
+from ..chat_session import ChatSession, Turn
+from ..messages import StreamChunk, StreamDone, StreamFailed
+from ..textutil import code_blocks, printable
+from ..widgets import PromptArea
+
+if TYPE_CHECKING:
+    from ...interactive import Reply
+    from ..app import BaylingApp
+
+
+class ChatMessage(Vertical, can_focus=True):
+    """One turn of the chat. Focus it (Tab, or click) to copy it or one of its code blocks."""
+
+    BINDINGS = [
+        Binding("c", "copy", "Copy message"),
+        Binding("k", "copy_code", "Copy code block"),
+    ]
+
+    DEFAULT_CSS = """
+    ChatMessage { height: auto; margin: 0 0 1 0; padding: 0 1; }
+    ChatMessage.user { background: $boost; }
+    ChatMessage:focus { background: $primary 15%; }
+    ChatMessage .header { color: $text-muted; text-style: bold; }
+    ChatMessage.assistant .header { color: $accent; }
+    ChatMessage .status { color: $warning; }
+    ChatMessage Markdown { margin: 0; padding: 0; }
+    ChatMessage .body { height: auto; }
+    """
+
+    def __init__(self, turn: Turn, *, label: str | None = None) -> None:
+        super().__init__(classes=turn.role)
+        self.turn = turn
+        self.label_text = label or ("You" if turn.role == "user" else "BayLing")
+        self._stream: MarkdownStream | None = None
+        self._code_index = 0
+
+    def compose(self) -> ComposeResult:
+        yield Label(Text(self.label_text), classes="header")
+        if self.turn.role == "assistant":
+            yield Markdown(printable(self.turn.content), classes="body")
+        else:
+            yield Static(Text(printable(self.turn.content)), classes="body")
+        status = Label(self._status_text(), classes="status")
+        status.display = bool(self._status_text())
+        yield status
+
+    def _status_text(self) -> str:
+        return {
+            "stopped": "■ stopped — you stopped this reply (Esc); it is kept as it was",
+            "cut": "▲ cut off — the reply reached the token or context limit",
+        }.get(self.turn.status, "")
+
+    def start_stream(self) -> None:
+        self._stream = Markdown.get_stream(self.query_one(Markdown))
+
+    async def write(self, text: str) -> None:
+        """Append streamed text (the turn's content is updated by the caller)."""
+        if self._stream is None:
+            self.start_stream()
+        assert self._stream is not None
+        await self._stream.write(printable(text))
+
+    async def finish(self, status: str) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        self.turn.status = status
+        label = self.query_one(".status", Label)
+        label.update(self._status_text())
+        label.display = bool(self._status_text())
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.turn.content)
+        self.notify(f"Copied the message ({len(self.turn.content)} characters)")
+
+    def action_copy_code(self) -> None:
+        blocks = code_blocks(self.turn.content)
+        if not blocks:
+            self.notify("This message has no code block", severity="warning")
+            return
+        index = self._code_index % len(blocks)
+        self._code_index += 1
+        self.app.copy_to_clipboard(blocks[index])
+        self.notify(f"Copied code block {index + 1} of {len(blocks)}")
+
+
+EMPTY_TEXT = (
+    "Ask BayLing anything, in any language.\n"
+    "Enter sends · Ctrl+J new line · Esc stops a reply · Ctrl+R regenerates · Ctrl+L edits your last message"
+)
+
+
+class ChatView(Vertical):
+    """A conversation with the model."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+l", "edit_last", "Edit last message"),
+        Binding("f8", "copy_reply", "Copy last reply"),
+        Binding("f9", "copy_code", "Copy last code block"),
+    ]
+
+    COMMANDS_LIST = [
+        ("Send the chat message", "Send the text of the chat box (Enter)", "send"),
+        ("Regenerate the reply", "Replace the last reply with a new one (Ctrl+R)", "regenerate"),
+        ("Edit the last message", "Take back your last message to change it (Ctrl+L)", "edit_last"),
+        ("Copy the last reply", "Copy BayLing's last reply (F8)", "copy_reply"),
+        (
+            "Copy the last code block",
+            "Copy the last code block of the last reply (F9)",
+            "copy_code",
+        ),
+        ("New chat", "Start a new conversation (Ctrl+N)", "new_session"),
+    ]
+
+    app: BaylingApp
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = ChatSession()
+        self._streaming: ChatMessage | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="chat-log"):
+            yield Static(EMPTY_TEXT, id="chat-empty")
+        yield PromptArea(
+            placeholder="Message BayLing", id="chat-input", ime_window=self.app.ime_window
+        )
+
+    def focus_input(self) -> None:
+        self.query_one("#chat-input", PromptArea).focus()
+
+    @property
+    def log(self) -> VerticalScroll:  # type: ignore[override]
+        return self.query_one("#chat-log", VerticalScroll)
+
+    async def _mount_turn(self, turn: Turn) -> ChatMessage:
+        self.query_one("#chat-empty").display = False
+        label = None
+        if turn.role == "assistant" and self.app.model_label:
+            label = f"BayLing · {self.app.model_label}"
+        widget = ChatMessage(turn, label=label)
+        await self.log.mount(widget)
+        return widget
+
+    # -- sending ---------------------------------------------------------------------------
+
+    @on(PromptArea.Submitted, "#chat-input")
+    async def _submitted(self) -> None:
+        await self.action_send()
+
+    async def action_send(self) -> None:
+        box = self.query_one("#chat-input", PromptArea)
+        text = box.text.strip()
+        if not text:
+            return
+        if not self.app.can_generate():
+            return
+        box.clear()
+        turn = self.session.add("user", text)
+        history = self.app.history
+        try:
+            if self.session.record_id is None:
+                self.session.record_id = history.new_session(
+                    "chat", text, model=self.app.model_label
+                )
+            turn.record_id = history.add_message(self.session.record_id, "user", text)
+        except BaylingError as exc:
+            self.notify(exc.message, title="History", severity="warning")
+        await self._mount_turn(turn)
+        await self._generate()
+
+    async def _generate(self) -> None:
+        from ...interactive import stream_reply
+
+        engine = self.app.engine
+        messages = self.session.messages(system=self.app.settings.system_prompt)
+        sampling = self.app.chat_sampling()
+        reply_turn = Turn("assistant", "")
+        widget = await self._mount_turn(reply_turn)
+        widget.start_stream()
+        self._streaming = widget
+        self.log.anchor()
+
+        def run(on_text, cancel) -> Reply:
+            assert engine is not None
+            return stream_reply(engine, messages, sampling, on_text=on_text, cancel=cancel)
+
+        if not self.app.start_generation(self, run):
+            await widget.remove()
+            self._streaming = None
+
+    async def on_stream_chunk(self, message: StreamChunk) -> None:
+        widget = self._streaming
+        if widget is None:
+            return
+        widget.turn.content += message.text
+        await widget.write(message.text)
+
+    async def on_stream_done(self, message: StreamDone) -> None:
+        reply: Reply = message.reply
+        widget, self._streaming = self._streaming, None
+        self.app.end_generation(reply)
+        if widget is None:
+            return
+        turn = widget.turn
+        turn.content = reply.text
+        await widget.finish(reply.status)
+        self.session.turns.append(turn)
+        if self.session.record_id is not None:
+            try:
+                turn.record_id = self.app.history.add_message(
+                    self.session.record_id,
+                    "assistant",
+                    reply.text,
+                    status=reply.status,  # type: ignore[arg-type]
+                    stats=reply.stats.as_dict(),
+                )
+            except BaylingError as exc:
+                self.notify(exc.message, title="History", severity="warning")
+        if reply.status == "cut":
+            self.notify(
+                "The reply was cut off: it reached the token limit "
+                f"({self.app.settings.max_tokens} max tokens) or the model's context",
+                severity="warning",
+                timeout=10,
+            )
+
+    async def on_stream_failed(self, message: StreamFailed) -> None:
+        widget, self._streaming = self._streaming, None
+        self.app.end_generation(None)
+        if widget is not None:
+            await widget.finish("done")
+            if not widget.turn.content:
+                await widget.remove()
+        self.notify(message.error, title="No reply", severity="error", timeout=10)
+
+    # -- regenerate, edit ------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        if self.app.generating:
+            self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
+            return True
+        return False
+
+    async def action_regenerate(self) -> None:
+        if self._busy():
+            return
+        try:
+            turn = self.session.drop_last_reply()
+        except BaylingError as exc:
+            self.notify(exc.message, severity="warning")
+            return
+        await self._remove_turns([turn])
+        if not self.app.can_generate():
+            self.session.turns.append(turn)
+            await self._mount_turn(turn)
+            return
+        await self._generate()
+
+    async def action_edit_last(self) -> None:
+        if self._busy():
+            return
+        try:
+            turn, removed = self.session.take_last_user()
+        except BaylingError as exc:
+            self.notify(exc.message, severity="warning")
+            return
+        await self._remove_turns(removed)
+        box = self.query_one("#chat-input", PromptArea)
+        box.load_text(turn.content)
+        box.move_cursor(box.document.end)
+        box.focus()
+        self.notify("Your last message is back in the box: change it and press Enter")
+
+    async def _remove_turns(self, turns: list[Turn]) -> None:
+        for widget in list(self.query(ChatMessage)):
+            if any(widget.turn is t for t in turns):
+                await widget.remove()
+        first_saved = next((t.record_id for t in turns if t.record_id is not None), None)
+        if self.session.record_id is not None and first_saved is not None:
+            try:
+                self.app.history.delete_messages_from(self.session.record_id, first_saved)
+            except BaylingError as exc:
+                self.notify(exc.message, title="History", severity="warning")
+
+    # -- copy ------------------------------------------------------------------------------
+
+    def action_copy_reply(self) -> None:
+        reply = self.session.last_reply
+        if reply is None:
+            self.notify("There is no reply to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(reply.content)
+        self.notify(f"Copied the last reply ({len(reply.content)} characters)")
+
+    def action_copy_code(self) -> None:
+        reply = self.session.last_reply
+        blocks = code_blocks(reply.content) if reply else []
+        if not blocks:
+            self.notify("The last reply has no code block", severity="warning")
+            return
+        self.app.copy_to_clipboard(blocks[-1])
+        self.notify(f"Copied the last code block ({len(blocks[-1])} characters)")
+
+    # -- sessions --------------------------------------------------------------------------
+
+    async def _clear(self) -> None:
+        await self.query(ChatMessage).remove()
+        self.query_one("#chat-empty").display = True
+
+    def new_session(self) -> None:
+        if self._busy():
+            return
+        self.run_worker(self._new_session(), group="chat-ui")
+
+    async def _new_session(self) -> None:
+        self.session = ChatSession()
+        await self._clear()
+        self.focus_input()
+
+    async def action_new_session(self) -> None:
+        if not self._busy():
+            await self._new_session()
+
+    async def load_session(self, record_id: int) -> None:
+        """Open a saved chat from the history; new messages continue it."""
+        history = self.app.history
+        record = history.session(record_id)
+        self.session = ChatSession.from_history(record.id, history.messages(record_id))
+        await self._clear()
+        for turn in self.session.turns:
+            await self._mount_turn(turn)
+        self.log.scroll_end(animate=False)

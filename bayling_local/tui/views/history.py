@@ -1,0 +1,287 @@
+"""The history view: every saved session; open, rename, delete, archive, restore, search, export."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.widgets import DataTable, Input, Label
+
+from ...errors import BaylingError
+from ..screens import AskText, Confirm
+from ..textutil import printable
+
+if TYPE_CHECKING:
+    from ..app import BaylingApp
+
+KIND_NAMES = {"chat": "chat", "translate": "translation"}
+
+
+def _when(iso: str) -> str:
+    """``2024-05-01T10:00:00+00:00`` -> ``2024-05-01 10:00`` (UTC, as stored)."""
+    return iso[:16].replace("T", " ")
+
+
+class HistoryView(Vertical):
+    """Saved chats and translations."""
+
+    BINDINGS = [
+        Binding("slash", "search", "Search"),
+        Binding("r", "rename", "Rename"),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("a", "archive", "Archive"),
+        Binding("u", "unarchive", "Restore from archive"),
+        Binding("v", "toggle_archived", "Show archived / active"),
+        Binding("m", "export('markdown')", "Export Markdown"),
+        Binding("j", "export('json')", "Export JSON"),
+    ]
+
+    COMMANDS_LIST = [
+        ("Open the session", "Open the highlighted session of the history (Enter)", "open"),
+        ("Search the history", "Full-text search over every message (/)", "search"),
+        ("Rename the session", "Give the highlighted session a new title (r)", "rename"),
+        ("Delete the session", "Delete the highlighted session for good (d)", "delete"),
+        ("Archive the session", "Move the highlighted session to the archive (a)", "archive"),
+        ("Restore the session from the archive", "Bring an archived session back (u)", "unarchive"),
+        (
+            "Show archived sessions",
+            "Switch between active and archived sessions (v)",
+            "toggle_archived",
+        ),
+        (
+            "Export the session as Markdown",
+            "Write the highlighted session to a .md file (m)",
+            "export('markdown')",
+        ),
+        (
+            "Export the session as JSON",
+            "Write the highlighted session to a .json file (j)",
+            "export('json')",
+        ),
+    ]
+
+    app: BaylingApp
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.show_archived = False
+        self._row_sessions: dict[str, int] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="history-bar"):
+            yield Input(placeholder="Search every message (words, 中文, …)", id="search")
+            yield Label("Active sessions", id="history-mode")
+        yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+        yield Label(
+            "Enter open · / search · r rename · d delete · a archive · u restore · v archived · "
+            "m Markdown · j JSON",
+            classes="hint",
+        )
+
+    def on_mount(self) -> None:
+        with contextlib.suppress(NoMatches):  # the app may be closing while this view mounts
+            self.refresh_list()
+
+    def focus_input(self) -> None:
+        self.query_one("#sessions", DataTable).focus()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#sessions", DataTable)
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def refresh_list(self) -> None:
+        query = self.query_one("#search", Input).value.strip()
+        try:
+            if query:
+                self._show_hits(query)
+            else:
+                self._show_sessions()
+        except BaylingError as exc:
+            self.notify(exc.message, title="History", severity="error")
+
+    def _show_sessions(self) -> None:
+        table = self.table
+        table.clear(columns=True)
+        for label, width in (("Title", 44), ("Kind", 11), ("Model", 20)):
+            table.add_column(label, width=width)
+        table.add_column("Updated (UTC)")
+        self._row_sessions = {}
+        sessions = self.app.history.sessions(archived=self.show_archived)
+        for record in sessions:
+            key = str(record.id)
+            self._row_sessions[key] = record.id
+            table.add_row(
+                Text(printable(record.title)),
+                KIND_NAMES.get(record.kind, record.kind),
+                Text(record.model or ""),
+                _when(record.updated),
+                key=key,
+            )
+        mode = "Archived sessions" if self.show_archived else "Active sessions"
+        self.query_one("#history-mode", Label).update(f"{mode} · {len(sessions)}")
+
+    def _show_hits(self, query: str) -> None:
+        table = self.table
+        table.clear(columns=True)
+        for label, width in (("Title", 30), ("Kind", 11)):
+            table.add_column(label, width=width)
+        table.add_column("Match")
+        self._row_sessions = {}
+        hits = self.app.history.search(query)
+        for hit in hits:
+            key = f"{hit.session_id}:{hit.message_id}"
+            self._row_sessions[key] = hit.session_id
+            title = printable(hit.title) + (" (archived)" if hit.archived else "")
+            snippet = Text()
+            for is_match, text in hit.spans():
+                snippet.append(printable(text), style="bold reverse" if is_match else "")
+            table.add_row(Text(title), KIND_NAMES.get(hit.kind, hit.kind), snippet, key=key)
+        self.query_one("#history-mode", Label).update(f"{len(hits)} matches")
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self) -> None:
+        self.refresh_list()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self.table.focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_toggle_archived(self) -> None:
+        self.show_archived = not self.show_archived
+        self.query_one("#search", Input).value = ""
+        self.refresh_list()
+
+    def selected_session(self, *, quiet: bool = False) -> int | None:
+        table = self.table
+        if table.row_count == 0:
+            if not quiet:
+                self.notify("There is no session here", severity="warning")
+            return None
+        row_key, _ = table.coordinate_to_cell_key((table.cursor_row, 0))
+        return self._row_sessions.get(str(row_key.value))
+
+    # -- actions ---------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#sessions")
+    async def _row_selected(self) -> None:
+        await self.action_open()
+
+    async def action_open(self) -> None:
+        session_id = self.selected_session()
+        if session_id is None:
+            return
+        if self.app.generating:
+            self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
+            return
+        try:
+            record = self.app.history.session(session_id)
+            if record.kind == "translate":
+                self.app.translate_view.load_session(session_id)
+                await self.app.action_show_view("translate")
+            else:
+                chat = await self.app.ensure_view("chat")
+                await chat.load_session(session_id)
+                await self.app.action_show_view("chat")
+        except BaylingError as exc:
+            self.notify(exc.message, title="History", severity="error")
+
+    def action_rename(self) -> None:
+        session_id = self.selected_session()
+        if session_id is None:
+            return
+        current = self.app.history.session(session_id).title
+
+        def renamed(title: str | None) -> None:
+            if title is None:
+                return
+            try:
+                self.app.history.rename(session_id, title)
+            except BaylingError as exc:
+                self.notify(exc.message, severity="error")
+                return
+            self.refresh_list()
+
+        self.app.push_screen(AskText("Rename the session", value=current), renamed)
+
+    def action_delete(self) -> None:
+        session_id = self.selected_session()
+        if session_id is None:
+            return
+        title = self.app.history.session(session_id).title
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.app.history.delete(session_id)
+            except BaylingError as exc:
+                self.notify(exc.message, severity="error")
+                return
+            self.notify(f"Deleted “{title}”")
+            self.refresh_list()
+
+        self.app.push_screen(
+            Confirm(f"Delete “{printable(title)}” and all its messages for good?"), confirmed
+        )
+
+    def action_archive(self) -> None:
+        self._set_archived(True)
+
+    def action_unarchive(self) -> None:
+        self._set_archived(False)
+
+    def _set_archived(self, archived: bool) -> None:
+        session_id = self.selected_session()
+        if session_id is None:
+            return
+        try:
+            if archived:
+                self.app.history.archive(session_id)
+            else:
+                self.app.history.restore(session_id)
+        except BaylingError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.notify(
+            "Archived (v shows the archive)" if archived else "Restored to the active sessions"
+        )
+        self.refresh_list()
+
+    def action_export(self, fmt: str) -> None:
+        session_id = self.selected_session()
+        if session_id is None:
+            return
+        record = self.app.history.session(session_id)
+        slug = re.sub(r"[^\w]+", "-", record.title.lower()).strip("-")[:40] or "session"
+        suffix = ".json" if fmt == "json" else ".md"
+        default = Path.cwd() / f"bayling-{record.id}-{slug}{suffix}"
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                written = self.app.history.export(
+                    session_id, Path(path), "json" if fmt == "json" else "markdown"
+                )
+            except BaylingError as exc:
+                self.notify(exc.message, title="Export failed", severity="error", timeout=10)
+                return
+            self.notify(f"Wrote {written}", title="Exported")
+
+        self.app.push_screen(
+            AskText(f"Export as {'JSON' if fmt == 'json' else 'Markdown'} to", value=str(default)),
+            chosen,
+        )

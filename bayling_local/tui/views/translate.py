@@ -1,0 +1,550 @@
+"""The translate view: languages, source, streaming output, refinements, versions and diffs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.timer import Timer
+from textual.widgets import Button, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from ...errors import BaylingError, UsageError
+from ...languages import Language, resolve
+from ..messages import SourceDetected, StreamChunk, StreamDone, StreamFailed
+from ..screens import AUTO, LanguagePicker
+from ..textutil import printable
+from ..widgets import PromptArea, diff_text
+
+if TYPE_CHECKING:
+    from ...interactive import InteractiveSession
+    from ..app import BaylingApp
+
+DETECT_DELAY_S = 0.4
+
+
+class TranslateView(Vertical):
+    """Translate, then refine over several turns; every reply is a version."""
+
+    BINDINGS = [
+        Binding("ctrl+f", "pick_source", "From language"),
+        Binding("ctrl+t", "pick_target", "To language"),
+        Binding("ctrl+s", "swap", "Swap languages"),
+        Binding("f8", "copy", "Copy translation"),
+        Binding("ctrl+r", "restore", "Restore version"),
+        Binding("ctrl+b", "compare_base", "Compare from version"),
+    ]
+
+    COMMANDS_LIST = [
+        ("Translate", "Translate the source text (Enter in the source box)", "translate"),
+        ("Refine the translation", "Send the refinement box (Enter in it)", "refine"),
+        ("Choose the source language", "Type to filter every language (Ctrl+F)", "pick_source"),
+        ("Choose the target language", "Type to filter every language (Ctrl+T)", "pick_target"),
+        ("Swap languages", "Swap source and target, and the texts (Ctrl+S)", "swap"),
+        ("Copy the translation", "Copy the current version to the clipboard (F8)", "copy"),
+        ("Restore a version", "Make the highlighted version current (Ctrl+R)", "restore"),
+        (
+            "Compare from a version",
+            "Diff later versions against the highlighted one (Ctrl+B)",
+            "compare_base",
+        ),
+        ("New translation", "Clear the source, output and versions (Ctrl+N)", "new_session"),
+    ]
+
+    app: BaylingApp
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.source_lang: Language | None = None  # None: auto-detect
+        self.detected: Language | None = None
+        self.target_lang: Language = resolve("en")
+        self.session: InteractiveSession | None = None
+        self.compare_from: int | None = None  # version index the diff starts from (None: parent)
+        self._pending: tuple[str, str, int | None] | None = None  # (kind, request, parent record)
+        self._detect_timer: Timer | None = None
+        self.streamed = ""
+
+    def compose(self) -> ComposeResult:
+        self.target_lang = (
+            _language_or(self.app.settings.target, self.target_lang) or self.target_lang
+        )
+        with Horizontal(id="lang-bar"):
+            yield Button(self._source_label(), id="source-lang", compact=True)
+            yield Button("⇄", id="swap", compact=True, tooltip="Swap languages (Ctrl+S)")
+            yield Button(self._target_label(), id="target-lang", compact=True)
+            yield Label("", id="detected")
+        with Horizontal(id="panes"):
+            with Vertical(id="source-pane"):
+                yield Label("Source · Enter translates · Ctrl+J new line", classes="pane-title")
+                yield PromptArea(
+                    placeholder="Type or paste text to translate",
+                    id="source",
+                    ime_window=self.app.ime_window,
+                )
+            with Vertical(id="output-pane"):
+                yield Label("Translation", id="output-title", classes="pane-title")
+                yield TextArea(id="output", read_only=True, soft_wrap=True, show_cursor=False)
+        with Vertical(id="refine-pane"):
+            yield Label(
+                "Refine · e.g. more formal · use 'Ballon d'Or' for 金球奖 · now into German",
+                classes="pane-title",
+            )
+            yield PromptArea(
+                placeholder="How should the translation change?",
+                id="refine",
+                ime_window=self.app.ime_window,
+            )
+        with Horizontal(id="versions-pane"):
+            with Vertical(id="versions-box"):
+                yield Label("Versions · Enter restores · Ctrl+B compare from", classes="pane-title")
+                yield OptionList(id="versions")
+            with VerticalScroll(id="diff-pane"):
+                yield Label("Changes", id="diff-title", classes="pane-title")
+                yield Static("", id="diff")
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def focus_input(self) -> None:
+        self.query_one("#source", PromptArea).focus()
+
+    def _source_label(self) -> str:
+        if self.source_lang is not None:
+            return f"From: {self.source_lang.name}"
+        if self.detected is not None:
+            return f"From: auto ({self.detected.name})"
+        return "From: auto-detect"
+
+    def _target_label(self) -> str:
+        return f"To: {self.target_lang.name}"
+
+    def _update_language_buttons(self) -> None:
+        self.query_one("#source-lang", Button).label = self._source_label()
+        self.query_one("#target-lang", Button).label = self._target_label()
+
+    @property
+    def output(self) -> TextArea:
+        return self.query_one("#output", TextArea)
+
+    def _set_output(self, text: str, title: str) -> None:
+        self.output.load_text(printable(text))
+        self.query_one("#output-title", Label).update(Text(printable(title)))
+
+    # -- languages -------------------------------------------------------------------------
+
+    def action_pick_source(self) -> None:
+        def chosen(result: object) -> None:
+            if result == AUTO:
+                self.source_lang = None
+            elif isinstance(result, Language):
+                self.source_lang = result
+            self._update_language_buttons()
+
+        self.app.push_screen(
+            LanguagePicker("Translate from", allow_auto=True, current=self.source_lang), chosen
+        )
+
+    def action_pick_target(self) -> None:
+        def chosen(result: object) -> None:
+            if isinstance(result, Language):
+                self.target_lang = result
+                self._update_language_buttons()
+
+        self.app.push_screen(LanguagePicker("Translate into", current=self.target_lang), chosen)
+
+    def action_swap(self) -> None:
+        source = self.source_lang or self.detected
+        if source is None:
+            self.notify(
+                "The source language is not known yet: pick it (Ctrl+F) or type more text",
+                severity="warning",
+            )
+            return
+        self.source_lang, self.target_lang = self.target_lang, source
+        self.detected = None
+        version = self.session.current_version if self.session else None
+        if version is not None and version.text.strip():
+            self.query_one("#source", PromptArea).load_text(version.text)
+            self.new_session(keep_source=True)
+        self._update_language_buttons()
+
+    @on(Button.Pressed, "#source-lang")
+    def _source_pressed(self) -> None:
+        self.action_pick_source()
+
+    @on(Button.Pressed, "#target-lang")
+    def _target_pressed(self) -> None:
+        self.action_pick_target()
+
+    @on(Button.Pressed, "#swap")
+    def _swap_pressed(self) -> None:
+        self.action_swap()
+
+    @on(TextArea.Changed, "#source")
+    def _source_changed(self) -> None:
+        if self._detect_timer is not None:
+            self._detect_timer.stop()
+        if self.source_lang is None:
+            self._detect_timer = self.set_timer(DETECT_DELAY_S, self._start_detection)
+
+    def _start_detection(self) -> None:
+        text = self.query_one("#source", PromptArea).text
+        if text.strip():
+            self._detect(text)
+
+    @work(thread=True, group="detect", exclusive=True, exit_on_error=False)
+    def _detect(self, text: str) -> None:
+        from ...detect import detect
+
+        try:
+            found = detect(text)
+        except UsageError as exc:
+            self.post_message(SourceDetected(text, None, 0.0, exc.message))
+            return
+        self.post_message(SourceDetected(text, found.language, found.confidence))
+
+    def on_source_detected(self, message: SourceDetected) -> None:
+        if message.text != self.query_one("#source", PromptArea).text:
+            return  # the text changed since
+        self.detected = message.language
+        label = self.query_one("#detected", Label)
+        if message.language is not None:
+            label.update(f"detected {message.language.name} ({message.confidence:.0%})")
+        else:
+            label.update("language not sure yet")
+        self._update_language_buttons()
+
+    # -- translating -----------------------------------------------------------------------
+
+    @on(PromptArea.Submitted, "#source")
+    def _source_submitted(self) -> None:
+        self.action_translate()
+
+    @on(PromptArea.Submitted, "#refine")
+    def _refine_submitted(self) -> None:
+        self.action_refine()
+
+    def action_translate(self) -> None:
+        from ...interactive import InteractiveSession, InteractiveTranslator
+
+        text = self.query_one("#source", PromptArea).text
+        if not text.strip():
+            self.notify("Type or paste the text to translate first", severity="warning")
+            return
+        if not self.app.can_generate():
+            return
+        settings = self.app.settings
+        instruction_lang = (
+            settings.instruction_lang if settings.instruction_lang in ("en", "zh") else "en"
+        )
+        session = InteractiveSession(
+            source_text=text,
+            target=self.target_lang,
+            source=self.source_lang or self.detected,
+            instruction_lang=instruction_lang,  # type: ignore[arg-type]
+        )
+        try:
+            history = self.app.history
+            session.record_id = history.new_session(
+                "translate",
+                text,
+                model=self.app.model_label,
+                source_lang=session.source.code if session.source else None,
+                target_lang=session.target.code,
+                source_text=text,
+            )
+            history.add_message(session.record_id, "user", session.instruction)
+        except BaylingError as exc:
+            self.notify(exc.message, title="History", severity="warning")
+        self.session = session
+        self.compare_from = None
+        self._pending = ("translate", session.instruction, None)
+        self.streamed = ""
+        self._set_output("", f"Translation v1 into {self.target_lang.name} · streaming…")
+        translator = InteractiveTranslator(
+            self.app.engine,
+            self.app.translation_sampling(),
+            system=settings.system_prompt,  # type: ignore[arg-type]
+        )
+        self._refresh_versions()
+        self.app.start_generation(
+            self,
+            lambda on_text, cancel: translator.translate(session, on_text=on_text, cancel=cancel),
+        )
+
+    def action_refine(self) -> None:
+        from ...interactive import InteractiveTranslator
+
+        box = self.query_one("#refine", PromptArea)
+        refinement = box.text.strip()
+        session = self.session
+        if session is None or session.current is None:
+            self.notify(
+                "Translate something first (type in the source box, Enter)", severity="warning"
+            )
+            return
+        if not refinement:
+            self.notify(
+                "Type how the translation should change, e.g. more formal", severity="warning"
+            )
+            return
+        if not self.app.can_generate():
+            return
+        parent = session.current_version
+        assert parent is not None
+        try:
+            if session.record_id is not None:
+                self.app.history.add_message(
+                    session.record_id, "user", refinement, parent_id=parent.record_id
+                )
+        except BaylingError as exc:
+            self.notify(exc.message, title="History", severity="warning")
+        self._pending = ("refine", refinement, parent.record_id)
+        self.streamed = ""
+        number = len(session.versions) + 1
+        self._set_output("", f"Version v{number} · {refinement[:40]} · streaming…")
+        translator = InteractiveTranslator(
+            self.app.engine,
+            self.app.translation_sampling(),
+            system=self.app.settings.system_prompt,  # type: ignore[arg-type]
+        )
+        box.clear()
+        self.app.start_generation(
+            self,
+            lambda on_text, cancel: translator.refine(
+                session, refinement, on_text=on_text, cancel=cancel
+            ),
+        )
+
+    def on_stream_chunk(self, message: StreamChunk) -> None:
+        self.streamed += message.text
+        output = self.output
+        follow = output.scroll_y >= output.max_scroll_y - 1
+        output.insert(printable(message.text), output.document.end)
+        if follow:
+            output.scroll_end(animate=False)
+
+    def on_stream_done(self, message: StreamDone) -> None:
+        reply = message.reply
+        session = self.session
+        pending = self._pending
+        self._pending = None
+        self.app.end_generation(reply)
+        if session is None or pending is None:
+            return
+        kind, request, parent_record = pending
+        if not reply.text and reply.status == "stopped":
+            self.notify(
+                "Stopped before any text was produced; nothing was kept", severity="warning"
+            )
+            self._show_current()
+            return
+        index = session.add_version(
+            reply.text, request, refines=kind == "refine", status=reply.status, stats=reply.stats
+        )
+        if session.record_id is not None:
+            try:
+                history = self.app.history
+                record = history.add_message(
+                    session.record_id,
+                    "assistant",
+                    reply.text,
+                    status=reply.status,
+                    parent_id=parent_record,
+                    stats=reply.stats.as_dict(),
+                )
+                session.versions[index].record_id = record
+                history.update_session(session.record_id, current_version=record)
+            except BaylingError as exc:
+                self.notify(exc.message, title="History", severity="warning")
+        self._refresh_versions()
+        self._show_current()
+        source_box = self.query_one("#source", PromptArea)
+        if kind == "translate" and self.app.focused is source_box:
+            self.query_one("#refine", PromptArea).focus()  # the next step is usually a refinement
+        if reply.status == "cut":
+            self.notify(
+                f"v{index + 1} was cut off: it reached the token limit ({self.app.settings.max_tokens} "
+                "max tokens) or the model's context. Raise max tokens in Settings (F6).",
+                severity="warning",
+                timeout=10,
+            )
+        elif reply.status == "stopped":
+            self.notify(f"Stopped; the partial translation is kept as v{index + 1}")
+
+    def on_stream_failed(self, message: StreamFailed) -> None:
+        self._pending = None
+        self.app.end_generation(None)
+        self.notify(message.error, title="Translation failed", severity="error", timeout=10)
+        self._show_current()
+
+    # -- versions --------------------------------------------------------------------------
+
+    def _refresh_versions(self) -> None:
+        options = self.query_one("#versions", OptionList)
+        options.clear_options()
+        session = self.session
+        if session is None:
+            return
+        for index in range(len(session.versions)):
+            marker = "●" if index == session.current else " "
+            options.add_option(
+                Option(Text(printable(f"{marker} {session.label(index)}")), id=str(index))
+            )
+        if session.current is not None:
+            options.highlighted = session.current
+
+    def _show_current(self) -> None:
+        session = self.session
+        if session is None or session.current is None:
+            self._set_output("", "Translation")
+            self._show_diff(None)
+            return
+        index = session.current
+        version = session.versions[index]
+        status = {"stopped": " · stopped", "cut": " · cut off"}.get(version.status, "")
+        self._set_output(
+            version.text, f"Translation v{index + 1} into {session.target.name}{status}"
+        )
+        self._show_diff(index)
+
+    def _diff_base(self, index: int) -> int | None:
+        session = self.session
+        assert session is not None
+        if self.compare_from is not None and self.compare_from != index:
+            return self.compare_from
+        return session.versions[index].parent
+
+    def _show_diff(self, index: int | None) -> None:
+        title = self.query_one("#diff-title", Label)
+        diff = self.query_one("#diff", Static)
+        session = self.session
+        if session is None or index is None:
+            title.update("Changes")
+            diff.update("")
+            return
+        base = self._diff_base(index)
+        if base is None:
+            title.update(f"v{index + 1} is the first translation")
+            diff.update(Text(printable(session.versions[index].text)))
+            return
+        title.update(f"Changes v{base + 1} → v{index + 1}")
+        diff.update(diff_text(session.diff(base, index)))
+
+    @on(OptionList.OptionHighlighted, "#versions")
+    def _version_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id is not None:
+            self._show_diff(int(event.option.id))
+
+    @on(OptionList.OptionSelected, "#versions")
+    def _version_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is not None:
+            self.restore(int(event.option.id))
+
+    def _highlighted_version(self) -> int | None:
+        options = self.query_one("#versions", OptionList)
+        if self.session is None or not self.session.versions:
+            self.notify("There are no versions yet: translate something first", severity="warning")
+            return None
+        return options.highlighted if options.highlighted is not None else self.session.current
+
+    def action_restore(self) -> None:
+        index = self._highlighted_version()
+        if index is not None:
+            self.restore(index)
+
+    def restore(self, index: int) -> None:
+        """Make version ``index`` current: it is shown, copied, and refined next."""
+        session = self.session
+        if session is None:
+            return
+        if self.app.generating:
+            self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
+            return
+        version = session.restore(index)
+        if session.record_id is not None and version.record_id is not None:
+            try:
+                self.app.history.update_session(
+                    session.record_id, current_version=version.record_id
+                )
+            except BaylingError as exc:
+                self.notify(exc.message, title="History", severity="warning")
+        self._refresh_versions()
+        self._show_current()
+        self.notify(f"v{index + 1} is current: refinements continue from it")
+
+    def action_compare_base(self) -> None:
+        index = self._highlighted_version()
+        if index is None:
+            return
+        self.compare_from = index
+        self.notify(f"Differences are now shown from v{index + 1}")
+        session = self.session
+        if session is not None and session.current is not None:
+            self._show_diff(session.current)
+
+    def action_copy(self) -> None:
+        session = self.session
+        version = session.current_version if session else None
+        text = version.text if version is not None else self.output.text
+        if not text.strip():
+            self.notify("There is no translation to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        label = (
+            f"v{session.current + 1}"
+            if session and session.current is not None
+            else "the translation"
+        )
+        self.notify(f"Copied {label} ({len(text)} characters)")
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def new_session(self, *, keep_source: bool = False) -> None:
+        if self.app.generating:
+            self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
+            return
+        self.session = None
+        self.compare_from = None
+        if not keep_source:
+            self.query_one("#source", PromptArea).clear()
+        self.query_one("#refine", PromptArea).clear()
+        self._refresh_versions()
+        self._show_current()
+        self.focus_input()
+
+    def action_new_session(self) -> None:
+        self.new_session()
+
+    def load_session(self, record_id: int) -> None:
+        """Open a saved translation session from the history."""
+        from ...interactive import InteractiveSession
+
+        history = self.app.history
+        record = history.session(record_id)
+        target = _language_or(record.target_lang, self.target_lang)
+        source = _language_or(record.source_lang, None)
+        session = InteractiveSession.from_history(
+            record, history.messages(record_id), target=target, source=source
+        )
+        self.session = session
+        self.compare_from = None
+        self.target_lang = target
+        self.source_lang = source
+        self.detected = None
+        self.query_one("#source", PromptArea).load_text(session.source_text)
+        self._update_language_buttons()
+        self._refresh_versions()
+        self._show_current()
+
+
+def _language_or(code: str | None, default: Language | None) -> Language | None:
+    if not code:
+        return default
+    try:
+        return resolve(code)
+    except UsageError:
+        return default

@@ -1,0 +1,147 @@
+"""Snapshots of the main screens (pytest-textual-snapshot).
+
+Deterministic by construction: no model is loaded (so no speeds or token counts), the history
+has fixed timestamps, the store is empty, and the terminal size is fixed. Update the stored
+SVGs after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update``
+and look at the report before committing them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bayling_local.history import History
+from tests.test_tui_support import SIZE, TickClock, make_app, type_text
+
+
+def seeded(tmp_path) -> tuple[History, int, int]:
+    history = History(tmp_path / "history.sqlite3", clock=TickClock())
+    text = "梅西获得了金球奖，这是他的第八座金球奖。"
+    t = history.new_session(
+        "translate",
+        text,
+        model="bayling-2-8b",
+        source_lang="zh",
+        target_lang="en",
+        source_text=text,
+    )
+    history.add_message(t, "user", f"Provide the English translation for this sentence: {text}")
+    v1 = history.add_message(t, "assistant", "Messi won the Golden Ball, his eighth Golden Ball.")
+    history.add_message(t, "user", "use 'Ballon d'Or' for 金球奖", parent_id=v1)
+    v2 = history.add_message(
+        t, "assistant", "Messi won the Ballon d'Or, his eighth Ballon d'Or.", parent_id=v1
+    )
+    history.add_message(t, "user", "more formal", parent_id=v2)
+    v3 = history.add_message(
+        t, "assistant", "Messi was awarded the Ballon d'Or, his eighth such honour.", parent_id=v2
+    )
+    history.update_session(t, current_version=v3)
+    c = history.new_session("chat", "How do I reverse a list in Python?", model="bayling-2-8b")
+    history.add_message(c, "user", "How do I reverse a list in Python?")
+    history.add_message(
+        c,
+        "assistant",
+        "Two common ways:\n\n1. **In place**, changing the list:\n\n```python\nitems.reverse()\n```\n\n"
+        "2. **A reversed copy**, leaving the list as it is:\n\n```python\nbackwards = items[::-1]\n```\n\n"
+        "Use `reversed(items)` when you only need to iterate.",
+    )
+    history.add_message(c, "user", "用中文解释一下切片。")
+    history.add_message(
+        c,
+        "assistant",
+        "切片 `items[::-1]` 的步长是 -1，所以从最后一个元素开始向前取。",
+        status="stopped",
+    )
+    return history, t, c
+
+
+def test_translate_view_with_versions_and_diff(snap_compare, tmp_path):
+    history, translation, _ = seeded(tmp_path)
+
+    async def run_before(pilot) -> None:
+        pilot.app.translate_view.load_session(translation)
+        await pilot.pause()
+
+    assert snap_compare(make_app(history=history), terminal_size=SIZE, run_before=run_before)
+
+
+def test_translate_view_empty(snap_compare, tmp_path):
+    assert snap_compare(make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=SIZE)
+
+
+def test_chat_view_with_markdown_and_a_stopped_reply(snap_compare, tmp_path):
+    history, _, chat = seeded(tmp_path)
+
+    async def run_before(pilot) -> None:
+        await pilot.press("f3")
+        await pilot.app.chat_view.load_session(chat)
+        await pilot.pause()
+
+    assert snap_compare(make_app(history=history), terminal_size=SIZE, run_before=run_before)
+
+
+def test_history_list(snap_compare, tmp_path):
+    history, _, _ = seeded(tmp_path)
+    assert snap_compare(make_app(history=history), terminal_size=SIZE, press=["f4"])
+
+
+def test_history_search(snap_compare, tmp_path):
+    history, _, _ = seeded(tmp_path)
+
+    async def run_before(pilot) -> None:
+        await pilot.press("f4", "slash")
+        await type_text(pilot, "ballon")
+        await pilot.pause()
+
+    assert snap_compare(make_app(history=history), terminal_size=SIZE, run_before=run_before)
+
+
+def test_models_view_empty_store(snap_compare, tmp_path):
+    assert snap_compare(
+        make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=SIZE, press=["f5"]
+    )
+
+
+def test_settings_view(snap_compare, tmp_path):
+    assert snap_compare(
+        make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=SIZE, press=["f6"]
+    )
+
+
+def test_help_screen(snap_compare, tmp_path):
+    assert snap_compare(
+        make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=SIZE, press=["f1"]
+    )
+
+
+def test_language_picker_filtered(snap_compare, tmp_path):
+    async def run_before(pilot) -> None:
+        await pilot.press("ctrl+t")
+        await type_text(pilot, "chin")
+        await pilot.pause()
+
+    assert snap_compare(
+        make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=SIZE, run_before=run_before
+    )
+
+
+def test_no_model_screen(snap_compare, tmp_path, monkeypatch):
+    import bayling_local.store as store
+
+    monkeypatch.setattr(store, "demo_model_path", lambda: None)
+
+    async def run_before(pilot) -> None:
+        from bayling_local.tui.screens import NoModelScreen
+
+        for _ in range(200):
+            if isinstance(pilot.app.screen, NoModelScreen):
+                break
+            await pilot.pause(0.05)
+
+    app = make_app(history=History(tmp_path / "h.sqlite3"), autoload=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(50, 14)])
+def test_terminal_too_small(snap_compare, tmp_path, size):
+    assert snap_compare(make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=size)
