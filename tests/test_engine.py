@@ -26,17 +26,17 @@ def test_context_comes_from_the_model(tiny_spm_gguf: Path) -> None:
 
 
 def test_format_is_chosen_from_the_model(tiny_spm_gguf: Path, tiny_bpe_gguf: Path) -> None:
-    assert Engine(EngineConfig(tiny_spm_gguf)).prompt_format.name == BAYLING.name
-    bpe = Engine(EngineConfig(tiny_bpe_gguf))
+    assert Engine(EngineConfig(tiny_spm_gguf, threads=1)).prompt_format.name == BAYLING.name
+    bpe = Engine(EngineConfig(tiny_bpe_gguf, threads=1))
     assert bpe.prompt_format.name == BAYLING3.name
     eot = bpe.tokenize("<|eot_id|>", add_bos=False)
     assert len(eot) == 1 and eot[0] in bpe.stop_token_ids
-    forced = Engine(EngineConfig(tiny_bpe_gguf, prompt_format="bayling"))
+    forced = Engine(EngineConfig(tiny_bpe_gguf, prompt_format="bayling", threads=1))
     assert forced.prompt_format is BAYLING
 
 
 def test_streaming_greedy_is_deterministic(tiny_spm_gguf: Path) -> None:
-    engine = Engine(EngineConfig(tiny_spm_gguf))
+    engine = Engine(EngineConfig(tiny_spm_gguf, threads=1))
     sampling = SamplingConfig(max_tokens=24)
     first = engine.chat(QUESTION, sampling)
     pieces = list(first)
@@ -52,20 +52,20 @@ def test_streaming_greedy_is_deterministic(tiny_spm_gguf: Path) -> None:
 
 
 def test_sampling_with_seed_is_reproducible(tiny_spm_gguf: Path) -> None:
-    engine = Engine(EngineConfig(tiny_spm_gguf))
+    engine = Engine(EngineConfig(tiny_spm_gguf, threads=1))
     sampling = SamplingConfig(max_tokens=16, temperature=1.0, top_p=0.95, top_k=50, seed=42)
     assert engine.chat(QUESTION, sampling).result() == engine.chat(QUESTION, sampling).result()
 
 
 def test_max_tokens_is_respected(tiny_spm_gguf: Path) -> None:
-    engine = Engine(EngineConfig(tiny_spm_gguf))
+    engine = Engine(EngineConfig(tiny_spm_gguf, threads=1))
     generation = engine.chat(QUESTION, SamplingConfig(max_tokens=3))
     generation.result()
     assert generation.stats.generated_tokens <= 3
 
 
 def test_stops_on_eos(scripted_spm: Scripted) -> None:
-    engine = Engine(EngineConfig(scripted_spm.gguf))
+    engine = Engine(EngineConfig(scripted_spm.gguf, threads=1))
     generation = engine.chat(QUESTION, SamplingConfig(max_tokens=50))
     assert generation.result().strip() == scripted_spm.text
     assert generation.stats.finish_reason == "stop"
@@ -77,14 +77,14 @@ def test_stops_on_llama3_end_tokens(
     tmp_path_factory, tiny_bpe_checkpoint: Path, end_token: str
 ) -> None:
     scripted = build_scripted(tmp_path_factory, tiny_bpe_checkpoint, "Hallo Welt!", end_token)
-    engine = Engine(EngineConfig(scripted.gguf))
+    engine = Engine(EngineConfig(scripted.gguf, threads=1))
     generation = engine.chat(QUESTION, SamplingConfig(max_tokens=50))
     assert generation.result().strip() == scripted.text
     assert generation.stats.finish_reason == "stop"
 
 
 def test_stops_on_stop_strings(scripted_spm: Scripted) -> None:
-    engine = Engine(EngineConfig(scripted_spm.gguf))
+    engine = Engine(EngineConfig(scripted_spm.gguf, threads=1))
     generation = engine.chat(QUESTION, SamplingConfig(max_tokens=50, stop=("Welt",)))
     assert generation.result().strip() == "Hallo"
     assert generation.stats.finish_reason == "stop"
@@ -94,7 +94,7 @@ def test_stops_on_stop_strings(scripted_spm: Scripted) -> None:
 
 
 def test_cancel_in_the_middle(scripted_spm: Scripted) -> None:
-    engine = Engine(EngineConfig(scripted_spm.gguf))
+    engine = Engine(EngineConfig(scripted_spm.gguf, threads=1))
     cancel = threading.Event()
     generation = engine.chat(QUESTION, SamplingConfig(max_tokens=50), cancel=cancel)
     for _piece in generation:
@@ -104,13 +104,13 @@ def test_cancel_in_the_middle(scripted_spm: Scripted) -> None:
 
 
 def test_prompt_longer_than_context(tiny_spm_gguf: Path) -> None:
-    engine = Engine(EngineConfig(tiny_spm_gguf, context=64))
+    engine = Engine(EngineConfig(tiny_spm_gguf, context=64, threads=1))
     with pytest.raises(ContextOverflowError):
         engine.chat([Message("user", "word " * 200)]).result()
 
 
 def test_generation_stops_at_the_context_end(tiny_spm_gguf: Path) -> None:
-    engine = Engine(EngineConfig(tiny_spm_gguf, context=200))
+    engine = Engine(EngineConfig(tiny_spm_gguf, context=200, threads=1))
     prompt_tokens = len(engine.tokenize(engine.render(QUESTION)))
     generation = engine.chat(QUESTION, SamplingConfig(max_tokens=1000, stop=()))
     generation.result()
@@ -120,14 +120,14 @@ def test_generation_stops_at_the_context_end(tiny_spm_gguf: Path) -> None:
 
 def test_bad_model_files(tmp_path: Path, tiny_spm_gguf: Path) -> None:
     with pytest.raises(ModelError, match="not found"):
-        Engine(EngineConfig(tmp_path / "missing.gguf"))
+        Engine(EngineConfig(tmp_path / "missing.gguf", threads=1))
     not_gguf = tmp_path / "notes.gguf"
     not_gguf.write_text("hello, I am text")
     with pytest.raises(ModelError, match="not a GGUF"):
-        Engine(EngineConfig(not_gguf))
+        Engine(EngineConfig(not_gguf, threads=1))
     truncated = tmp_path / "cut.gguf"
     truncated.write_bytes(tiny_spm_gguf.read_bytes()[: tiny_spm_gguf.stat().st_size // 2])
     with pytest.raises(ModelError, match="truncated"):
-        Engine(EngineConfig(truncated))
+        Engine(EngineConfig(truncated, threads=1))
     with pytest.raises(ModelError, match="directory"):
-        Engine(EngineConfig(tmp_path))
+        Engine(EngineConfig(tmp_path, threads=1))

@@ -53,7 +53,7 @@ def test_split_to_fit_keeps_every_character() -> None:
 
 
 def test_layout_is_kept(scripted_spm: Scripted) -> None:
-    translator = Translator(Engine(EngineConfig(scripted_spm.gguf)))
+    translator = Translator(Engine(EngineConfig(scripted_spm.gguf, threads=1)))
     streamed: list[str] = []
     source = "First line.\n\n    Indented line.\nLast line.\n"
     result = translator.translate(source, GERMAN, on_text=streamed.append)
@@ -64,7 +64,7 @@ def test_layout_is_kept(scripted_spm: Scripted) -> None:
 
 
 def test_long_input_is_split_not_truncated(scripted_spm: Scripted) -> None:
-    engine = Engine(EngineConfig(scripted_spm.gguf, context=160))
+    engine = Engine(EngineConfig(scripted_spm.gguf, context=160, threads=1))
     translator = Translator(engine)
     sentence = "This sentence is part of a long paragraph that will not fit. "
     paragraph = sentence * 12
@@ -78,6 +78,6 @@ def test_long_input_is_split_not_truncated(scripted_spm: Scripted) -> None:
 def test_truncated_piece_is_reported(tiny_spm_gguf: Path) -> None:
     from bayling_local.engine import SamplingConfig
 
-    translator = Translator(Engine(EngineConfig(tiny_spm_gguf)), SamplingConfig(max_tokens=2))
+    translator = Translator(Engine(EngineConfig(tiny_spm_gguf, threads=1)), SamplingConfig(max_tokens=2))
     result = translator.translate("Hello there, how are you today?", GERMAN)
     assert result.truncated_pieces in (0, 1)  # a random model may stop, but never silently beyond
