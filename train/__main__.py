@@ -1,0 +1,5 @@
+"""``python -m train``: the ``bayling-train`` command."""
+
+from .cli import run
+
+run()
