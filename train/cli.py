@@ -23,7 +23,8 @@ import click
 import yaml
 
 from bayling_local.atomic import write_text_atomic
-from bayling_local.errors import BaylingError, Cancelled, UsageError
+from bayling_local.cli.runner import invoke
+from bayling_local.errors import UsageError
 
 PROG = "bayling-train"
 
@@ -420,24 +421,9 @@ def bench_command(
         click.echo(json.dumps([asdict(r) for r in results], indent=2))
 
 
-def fail(message: str, code: int) -> int:
-    click.echo(f"{PROG}: error: {message}", err=True)
-    return code
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    try:
-        cli.main(args=argv, prog_name=PROG, standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        return fail("interrupted", Cancelled.exit_code)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        return fail(exc.format_message(), exc.exit_code)
-    except BaylingError as exc:
-        return fail(exc.message, exc.exit_code)
-    return 0
+    return invoke(cli, PROG, argv)
 
 
 def run() -> None:
