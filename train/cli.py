@@ -127,17 +127,18 @@ def data_interactive(
     max_turns,
 ):
     """Interactive translation conversations (BayLing 1) from parallel text."""
-    from .datagen import BuildOptions, interactive
-
-    options = BuildOptions(
-        seed=seed,
-        instruction_langs=_weights(instruction_langs),
-        wording=wording,
-        constraint_rate=constraint_rate,
+    _build(
+        "interactive",
+        specs,
+        output,
+        seed,
+        instruction_langs,
+        wording,
+        constraint_rate,
+        min_chars,
+        max_chars,
         max_turns=max_turns,
     )
-    examples = interactive(_records(specs), options)
-    _write_examples(examples, output, seed=seed, min_chars=min_chars, max_chars=max_chars)
 
 
 @data.command("crosslingual")
@@ -155,16 +156,43 @@ def data_crosslingual(
     directions_per_record,
 ):
     """Cross-lingual instructions (BayLing 2): request in one language, answer in another."""
-    from .datagen import BuildOptions, crosslingual
+    _build(
+        "crosslingual",
+        specs,
+        output,
+        seed,
+        instruction_langs,
+        wording,
+        constraint_rate,
+        min_chars,
+        max_chars,
+        directions_per_record=directions_per_record,
+    )
 
-    options = BuildOptions(
+
+def _build(
+    kind,
+    specs,
+    output,
+    seed,
+    instruction_langs,
+    wording,
+    constraint_rate,
+    min_chars,
+    max_chars,
+    **extra,
+) -> None:
+    """Run one data builder of train.datagen over the parallel corpora and write its JSONL."""
+    from . import datagen
+
+    options = datagen.BuildOptions(
         seed=seed,
         instruction_langs=_weights(instruction_langs),
         wording=wording,
         constraint_rate=constraint_rate,
-        directions_per_record=directions_per_record,
+        **extra,
     )
-    examples = crosslingual(_records(specs), options)
+    examples = getattr(datagen, kind)(_records(specs), options)
     _write_examples(examples, output, seed=seed, min_chars=min_chars, max_chars=max_chars)
 
 
