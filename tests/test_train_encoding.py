@@ -140,3 +140,19 @@ def test_pack_keeps_examples_whole_and_in_order(spm_tokenizer):
     assert [len(r) for r in rows] and all(len(r) <= limit for r in rows)
     assert sum((r.input_ids for r in rows), []) == sum((e.input_ids for e in examples), [])
     assert len(pack(examples, seq_len=limit, packing=False)) == len(examples)
+
+
+def test_prompt_labels_cover_the_rest_of_each_example(spm_tokenizer):
+    """Optional prompt loss: every real non-assistant token but an example's first (BOS)."""
+    examples = [encode(CONVERSATION[:2], BAYLING, spm_tokenizer), encode(CONVERSATION[2:4], BAYLING, spm_tokenizer)]
+    rows = pack(examples, seq_len=1000)
+    batch = collate(rows + [pack(examples[:1], 1000)[0]], pad_id=0)
+    prompt, labels, ids = batch["prompt_labels"], batch["labels"], batch["input_ids"]
+    assert not ((prompt != IGNORE) & (labels != IGNORE)).any()  # disjoint from the reply tokens
+    first = len(examples[0])
+    starts = [0, first]
+    for position in range(len(rows[0])):
+        trained = labels[0, position] != IGNORE
+        expected = IGNORE if position in starts or trained else ids[0, position]
+        assert prompt[0, position] == expected
+    assert (prompt[1, first:] == IGNORE).all()  # padding is never a target
