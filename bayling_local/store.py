@@ -30,8 +30,6 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-import filelock
-
 from . import paths, registry
 from .atomic import describe_os_error, write_text_atomic
 from .errors import ModelError, OutputError, UsageError
@@ -238,6 +236,8 @@ class Store:
     @contextlib.contextmanager
     def locked(self) -> Iterator[list[StoreEntry]]:
         """Hold the store lock; yields the current entries. Write them back with :meth:`_save`."""
+        import filelock  # only writers need it; keeps start-up (the UI, `translate`) lighter
+
         self._ensure_root()
         lock = filelock.FileLock(str(self.root / ".lock"), timeout=LOCK_TIMEOUT_S)
         try:

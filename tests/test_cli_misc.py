@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,27 @@ def test_gguf_header_of_converted_model(tiny_bpe_gguf: Path) -> None:
     assert info.quantization == "F32"
     assert info.chat_template and "<|start_header_id|>" in info.chat_template
     assert info.has_eot
+
+
+def test_lazy_command_table_matches_what_the_modules_register() -> None:
+    """The lazy group's name table and the sub-modules' ``register`` agree, both ways."""
+    import click
+
+    from bayling_local.cli import COMMAND_MODULES, load_commands
+
+    for module_name in set(COMMAND_MODULES.values()):
+        group = click.Group()
+        load_commands(group, module_name)
+        assert {n for n, m in COMMAND_MODULES.items() if m == module_name} == set(group.commands)
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """``languages`` (like ``translate``) starts without the store, converter or UI commands."""
+    code = (
+        "import sys; from bayling_local.cli import main; main(['languages']);"
+        "print(sorted(m for m in sys.modules if m.startswith('bayling_local.cli.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == (
+        "['bayling_local.cli.common', 'bayling_local.cli.runner', 'bayling_local.cli.translate']"
+    )
