@@ -40,7 +40,9 @@ def atomic_path(target: Path | str, *, suffix: str = ".part") -> Iterator[Path]:
     """
     target = Path(target)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent or ".")
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=suffix, dir=target.parent or "."
+        )
     except OSError as exc:
         raise OutputError(describe_os_error(exc, target)) from None
     os.close(fd)
@@ -56,7 +58,9 @@ def atomic_path(target: Path | str, *, suffix: str = ".part") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_open(target: Path | str, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+def atomic_open(
+    target: Path | str, mode: str = "w", encoding: str | None = "utf-8"
+) -> Iterator[IO]:
     """Open a temporary file for writing that replaces ``target`` when closed without error."""
     if "b" in mode:
         encoding = None

@@ -53,7 +53,9 @@ def _timed(action) -> float:
     return time.perf_counter() - start
 
 
-def run_bench(engine: Engine, *, prompt_tokens: int = 512, gen_tokens: int = 128, repetitions: int = 3) -> BenchResult:
+def run_bench(
+    engine: Engine, *, prompt_tokens: int = 512, gen_tokens: int = 128, repetitions: int = 3
+) -> BenchResult:
     """Measure ``pp{prompt_tokens}`` and ``tg{gen_tokens}`` on ``engine``'s model."""
     llm = engine.llama
     rng = random.Random(0)

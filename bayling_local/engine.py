@@ -179,7 +179,9 @@ class Engine:
         self.format_choice: FormatChoice = (
             FormatChoice(get_format(config.prompt_format), "chosen by the user")
             if config.prompt_format
-            else select_format(self.info.format_metadata(), ["<|eot_id|>"] if self.info.has_eot else [])
+            else select_format(
+                self.info.format_metadata(), ["<|eot_id|>"] if self.info.has_eot else []
+            )
         )
         self._lock = threading.Lock()
         self._llm = self._load()
@@ -360,7 +362,9 @@ class Engine:
                     finish = "stop"
             finally:
                 generator.close()
-            stats.decode_seconds = time.perf_counter() - first_at if stats.generated_tokens > 1 else 0.0
+            stats.decode_seconds = (
+                time.perf_counter() - first_at if stats.generated_tokens > 1 else 0.0
+            )
             if finish != "stop":
                 tail = matcher.flush() + decoder.decode(b"", final=True)
                 if tail:

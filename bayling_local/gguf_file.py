@@ -21,7 +21,17 @@ DEFAULT_ALIGNMENT = 32
 
 # GGUF value types -> struct format for scalars.
 _SCALARS: dict[int, str] = {
-    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
 }
 _STRING, _ARRAY = 8, 9
 _MAX_KEEP_ARRAY = 64  # small arrays are kept in metadata; long ones (vocabularies) are summarised
@@ -204,10 +214,18 @@ def _inspect(handle: IO[bytes], path: Path, size: int) -> GGUFInfo:
     for _ in range(kv_count):
         key = reader.string()
         value_type = reader.unpack("<I")
-        value = _read_array(reader, key, info, wanted_ids) if value_type == _ARRAY else reader.value(value_type)
+        value = (
+            _read_array(reader, key, info, wanted_ids)
+            if value_type == _ARRAY
+            else reader.value(value_type)
+        )
         if value is not None:
             info.metadata[key] = value
-        if key.startswith("tokenizer.ggml.") and key.endswith("_token_id") and isinstance(value, int):
+        if (
+            key.startswith("tokenizer.ggml.")
+            and key.endswith("_token_id")
+            and isinstance(value, int)
+        ):
             wanted_ids.add(value)
     missing = wanted_ids - info.tokens_of_interest.keys()
     if missing and info.token_count:

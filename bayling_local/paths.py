@@ -17,13 +17,19 @@ APP_NAME = "bayling-local"
 def config_dir() -> Path:
     """Directory of ``settings.toml``."""
     override = os.environ.get("BAYLING_LOCAL_CONFIG_DIR")
-    return Path(override) if override else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    return (
+        Path(override)
+        if override
+        else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    )
 
 
 def data_dir() -> Path:
     """Directory of the model store and the history database."""
     override = os.environ.get("BAYLING_LOCAL_DATA_DIR")
-    return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return (
+        Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    )
 
 
 def settings_path() -> Path:

@@ -41,7 +41,9 @@ def stderr_is_terminal() -> bool:
 
 
 @contextmanager
-def progress(description: str, total: float | None = None, *, unit: str = "", quiet: bool = False) -> Iterator[Progress]:
+def progress(
+    description: str, total: float | None = None, *, unit: str = "", quiet: bool = False
+) -> Iterator[Progress]:
     """A rich progress bar on stderr, shown only where a person watches it."""
     if quiet or not stderr_is_terminal():
         yield Progress()

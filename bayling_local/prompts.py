@@ -51,7 +51,9 @@ def to_messages(items: Iterable[Mapping[str, Any] | Message]) -> list[Message]:
             raise PromptError(f"message {index} is not an object with 'role' and 'content'")
         role, content = item.get("role"), item.get("content")
         if role not in ROLES:
-            raise PromptError(f"message {index} has role {role!r}; expected one of {', '.join(ROLES)}")
+            raise PromptError(
+                f"message {index} has role {role!r}; expected one of {', '.join(ROLES)}"
+            )
         if not isinstance(content, str):
             raise PromptError(f"message {index} has no text 'content'")
         messages.append(Message(role, content))  # type: ignore[arg-type]
@@ -124,7 +126,9 @@ _BAYLING_TEMPLATE = (
 class _BayLingFormat(PromptFormat):
     def render_parts(self, messages: Sequence[Message]) -> list[tuple[str, bool]]:
         system, turns = split_system(messages)
-        parts: list[tuple[str, bool]] = [((self.default_system if system is None else system) + "\n", False)]
+        parts: list[tuple[str, bool]] = [
+            ((self.default_system if system is None else system) + "\n", False)
+        ]
         for message in turns:
             if message.role == "user":
                 parts.append(("### Instruction:\n" + message.content + "\n", False))

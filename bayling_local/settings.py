@@ -111,7 +111,8 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     data = {
         f.name: getattr(settings, f.name)
         for f in fields(Settings)
-        if getattr(settings, f.name) != getattr(defaults, f.name) and getattr(settings, f.name) is not None
+        if getattr(settings, f.name) != getattr(defaults, f.name)
+        and getattr(settings, f.name) is not None
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, tomli_w.dumps(data))

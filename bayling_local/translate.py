@@ -57,7 +57,12 @@ def translation_messages(
     """The conversation that asks for one translation."""
     messages = [Message("system", system)] if system else []
     messages.append(
-        Message("user", build_instruction(text, target, instruction_lang=instruction_lang, constraints=constraints))
+        Message(
+            "user",
+            build_instruction(
+                text, target, instruction_lang=instruction_lang, constraints=constraints
+            ),
+        )
     )
     return messages
 
@@ -69,7 +74,9 @@ def validate_text(data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"the input is not valid UTF-8 text (bad byte at offset {exc.start})") from None
+        raise InputError(
+            f"the input is not valid UTF-8 text (bad byte at offset {exc.start})"
+        ) from None
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     if not text.strip():
         raise InputError("there is no text to translate (the input is empty)")
@@ -112,19 +119,29 @@ class Translator:
         self.instruction_lang = instruction_lang
         self.system = system
 
-    def messages_for(self, text: str, target: Language, constraints: Sequence[str] = ()) -> list[Message]:
+    def messages_for(
+        self, text: str, target: Language, constraints: Sequence[str] = ()
+    ) -> list[Message]:
         return translation_messages(
-            text, target, instruction_lang=self.instruction_lang, constraints=constraints, system=self.system
+            text,
+            target,
+            instruction_lang=self.instruction_lang,
+            constraints=constraints,
+            system=self.system,
         )
 
     def _prompt_tokens(self, text: str, target: Language, constraints: Sequence[str]) -> int:
-        return len(self.engine.tokenize(self.engine.render(self.messages_for(text, target, constraints))))
+        return len(
+            self.engine.tokenize(self.engine.render(self.messages_for(text, target, constraints)))
+        )
 
     def _output_budget(self, source_tokens: int) -> int:
         """Room for a translation: scripts differ in tokens per word, so allow twice the source."""
         return min(self.sampling.max_tokens, 2 * source_tokens + 32)
 
-    def plan(self, text: str, target: Language, constraints: Sequence[str] = ()) -> tuple[list[Line], list[Piece]]:
+    def plan(
+        self, text: str, target: Language, constraints: Sequence[str] = ()
+    ) -> tuple[list[Line], list[Piece]]:
         """Split ``text`` into lines and the pieces that fit the context."""
         lines = split_lines(text)
         overhead = self._prompt_tokens("", target, constraints)
@@ -135,7 +152,9 @@ class Translator:
             return overhead + source_tokens + self._output_budget(source_tokens) <= n_ctx
 
         if overhead + 8 >= n_ctx:
-            raise ContextOverflowError(f"the model's context ({n_ctx} tokens) is too small for a translation prompt")
+            raise ContextOverflowError(
+                f"the model's context ({n_ctx} tokens) is too small for a translation prompt"
+            )
         pieces = [
             Piece(index, chunk)
             for index, line in enumerate(lines)
@@ -174,7 +193,9 @@ class Translator:
                 emit(" ")
             source_tokens = len(self.engine.tokenize(piece.text, add_bos=False))
             sampling = _replace_max_tokens(self.sampling, self._output_budget(source_tokens))
-            generation = self.engine.chat(self.messages_for(piece.text, target, constraints), sampling, cancel=cancel)
+            generation = self.engine.chat(
+                self.messages_for(piece.text, target, constraints), sampling, cancel=cancel
+            )
             translated = ""
             leading = True
             for chunk in generation:

@@ -26,16 +26,22 @@ sys.path.insert(0, str(ROOT))
 from bayling_local.engine import Engine, EngineConfig, SamplingConfig  # noqa: E402
 from bayling_local.prompts import Message  # noqa: E402
 
-PROMPT = [Message("user", "Provide the German translation for this sentence: The weather is nice today.")]
+PROMPT = [
+    Message("user", "Provide the German translation for this sentence: The weather is nice today.")
+]
 
 
 def build_model(workdir: Path) -> Path:
     from convert import convert_checkpoint
     from tests.tiny import TinyShape, make_tiny_checkpoint
 
-    shape = TinyShape(hidden_size=768, intermediate_size=2048, num_layers=12, num_heads=12, context_length=2048)
+    shape = TinyShape(
+        hidden_size=768, intermediate_size=2048, num_layers=12, num_heads=12, context_length=2048
+    )
     hf_dir = make_tiny_checkpoint(workdir / "hf", "spm", shape=shape, dtype="float16")
-    return convert_checkpoint(hf_dir, workdir / "bench-85m.f16.gguf", outtype="f16", show_progress=False)
+    return convert_checkpoint(
+        hf_dir, workdir / "bench-85m.f16.gguf", outtype="f16", show_progress=False
+    )
 
 
 def bare_loop(engine: Engine, prompt_tokens: list[int], n: int) -> float:

@@ -25,7 +25,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bayling-local" / "llama-bench"
+CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bayling-local" / "llama-bench"
+)
 
 
 def build_llama_bench() -> Path:
@@ -36,7 +38,18 @@ def build_llama_bench() -> Path:
         return binary
     work = Path(tempfile.mkdtemp(prefix="llama-bench-"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", str(work), f"llama-cpp-python=={llama_version}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(work),
+            f"llama-cpp-python=={llama_version}",
+        ],
         check=True,
     )
     archive = next(work.glob("llama_cpp_python-*.tar.gz"))
@@ -45,10 +58,24 @@ def build_llama_bench() -> Path:
     source = next(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
     build = work / "build"
     subprocess.run(
-        ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"],
+        [
+            "cmake",
+            "-S",
+            str(source),
+            "-B",
+            str(build),
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DLLAMA_CURL=OFF",
+            "-DLLAMA_BUILD_TESTS=OFF",
+            "-DLLAMA_BUILD_EXAMPLES=OFF",
+            "-DLLAMA_BUILD_SERVER=OFF",
+        ],
         check=True,
     )
-    subprocess.run(["cmake", "--build", str(build), "--target", "llama-bench", "-j", str(os.cpu_count() or 2)], check=True)
+    subprocess.run(
+        ["cmake", "--build", str(build), "--target", "llama-bench", "-j", str(os.cpu_count() or 2)],
+        check=True,
+    )
     binary.parent.mkdir(parents=True, exist_ok=True)
     built = next(build.rglob("llama-bench"))
     shutil.copy(built, binary)
@@ -58,11 +85,30 @@ def build_llama_bench() -> Path:
     return binary
 
 
-def run_llama_bench(binary: Path, gguf: Path, threads: int, pp: int, tg: int) -> tuple[float, float]:
+def run_llama_bench(
+    binary: Path, gguf: Path, threads: int, pp: int, tg: int
+) -> tuple[float, float]:
     env = {**os.environ, "LD_LIBRARY_PATH": str(binary.parent)}
     out = subprocess.run(
-        [str(binary), "-m", str(gguf), "-t", str(threads), "-p", str(pp), "-n", str(tg), "-r", "3", "-o", "json"],
-        check=True, capture_output=True, text=True, env=env,
+        [
+            str(binary),
+            "-m",
+            str(gguf),
+            "-t",
+            str(threads),
+            "-p",
+            str(pp),
+            "-n",
+            str(tg),
+            "-r",
+            "3",
+            "-o",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     ).stdout
     rows = json.loads(out)
     pp_tps = next(r["avg_ts"] for r in rows if r["n_prompt"] == pp and r["n_gen"] == 0)
@@ -72,8 +118,27 @@ def run_llama_bench(binary: Path, gguf: Path, threads: int, pp: int, tg: int) ->
 
 def run_ours(gguf: Path, threads: int, pp: int, tg: int) -> tuple[float, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "bayling_local", "bench", "-m", str(gguf), "--threads", str(threads), "-p", str(pp), "-n", str(tg), "-r", "3", "--json", "-q"],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "bayling_local",
+            "bench",
+            "-m",
+            str(gguf),
+            "--threads",
+            str(threads),
+            "-p",
+            str(pp),
+            "-n",
+            str(tg),
+            "-r",
+            "3",
+            "--json",
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     data = json.loads(out)
     return data["pp_tps"], data["tg_tps"]

@@ -78,6 +78,8 @@ def test_long_input_is_split_not_truncated(scripted_spm: Scripted) -> None:
 def test_truncated_piece_is_reported(tiny_spm_gguf: Path) -> None:
     from bayling_local.engine import SamplingConfig
 
-    translator = Translator(Engine(EngineConfig(tiny_spm_gguf, threads=1)), SamplingConfig(max_tokens=2))
+    translator = Translator(
+        Engine(EngineConfig(tiny_spm_gguf, threads=1)), SamplingConfig(max_tokens=2)
+    )
     result = translator.translate("Hello there, how are you today?", GERMAN)
     assert result.truncated_pieces in (0, 1)  # a random model may stop, but never silently beyond

@@ -21,12 +21,28 @@ if TYPE_CHECKING:  # the engine (jinja2, llama.cpp) loads with the first model, 
 def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The flags of every command that loads a model."""
     options = [
-        click.option("-m", "--model", help="Model: a store name, name:QUANT, or a GGUF path (default: settings)."),
-        click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: physical cores)."),
-        click.option("--gpu-layers", type=int, help="Layers to offload to the GPU: -1 all, 0 none."),
-        click.option("--context", type=click.IntRange(min=64), help="Cap on the context length in tokens."),
-        click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate per reply."),
-        click.option("--prompt-format", type=click.Choice(["bayling", "bayling-3"]), help="Override the model's prompt format."),
+        click.option(
+            "-m",
+            "--model",
+            help="Model: a store name, name:QUANT, or a GGUF path (default: settings).",
+        ),
+        click.option(
+            "--threads", type=click.IntRange(min=1), help="CPU threads (default: physical cores)."
+        ),
+        click.option(
+            "--gpu-layers", type=int, help="Layers to offload to the GPU: -1 all, 0 none."
+        ),
+        click.option(
+            "--context", type=click.IntRange(min=64), help="Cap on the context length in tokens."
+        ),
+        click.option(
+            "--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate per reply."
+        ),
+        click.option(
+            "--prompt-format",
+            type=click.Choice(["bayling", "bayling-3"]),
+            help="Override the model's prompt format.",
+        ),
         click.option("-q", "--quiet", is_flag=True, help="No notices on stderr."),
     ]
     return functools.reduce(lambda cmd, opt: opt(cmd), reversed(options), command)
@@ -71,7 +87,9 @@ def load_engine_for(
     else:
         engine = Engine(config)
     if min_context is not None and engine.n_ctx < min_context:
-        raise ModelError(f"the model's context ({engine.n_ctx} tokens) is smaller than the {min_context} this needs")
+        raise ModelError(
+            f"the model's context ({engine.n_ctx} tokens) is smaller than the {min_context} this needs"
+        )
     return engine
 
 

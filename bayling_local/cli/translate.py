@@ -22,16 +22,47 @@ from .common import engine_options, load_engine_for, open_output_check, read_inp
 
 @click.command("translate")
 @click.argument("text", nargs=-1)
-@click.option("-i", "--input", "input_file", type=click.Path(path_type=Path), help="Read the text from FILE.")
-@click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Write the translation to FILE (atomically).")
+@click.option(
+    "-i", "--input", "input_file", type=click.Path(path_type=Path), help="Read the text from FILE."
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_file",
+    type=click.Path(path_type=Path),
+    help="Write the translation to FILE (atomically).",
+)
 @click.option("-s", "--source", help="Source language (default: detected).")
-@click.option("-t", "--target", help="Target language (default: the settings' target, else English).")
-@click.option("--instruction-lang", type=click.Choice(["en", "zh"]), help="Wording of BayLing's instruction.")
-@click.option("-c", "--constraint", "constraints", multiple=True, help="A word the translation must contain (repeatable).")
+@click.option(
+    "-t", "--target", help="Target language (default: the settings' target, else English)."
+)
+@click.option(
+    "--instruction-lang", type=click.Choice(["en", "zh"]), help="Wording of BayLing's instruction."
+)
+@click.option(
+    "-c",
+    "--constraint",
+    "constraints",
+    multiple=True,
+    help="A word the translation must contain (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of plain text.")
-@click.option("--show-prompt", is_flag=True, help="Print the prompt(s) instead of running the model.")
+@click.option(
+    "--show-prompt", is_flag=True, help="Print the prompt(s) instead of running the model."
+)
 @engine_options
-def translate_command(text, input_file, output_file, source, target, instruction_lang, constraints, as_json, show_prompt, **engine_flags) -> None:
+def translate_command(
+    text,
+    input_file,
+    output_file,
+    source,
+    target,
+    instruction_lang,
+    constraints,
+    as_json,
+    show_prompt,
+    **engine_flags,
+) -> None:
     """Translate TEXT (or -i FILE, or stdin) with BayLing.
 
     \b
@@ -44,13 +75,17 @@ def translate_command(text, input_file, output_file, source, target, instruction
     from ..languages import resolve
     from ..translate import TRANSLATION_SAMPLING, Translator
 
-    settings = load_settings().with_overrides(**_setting_flags(engine_flags), instruction_lang=instruction_lang)
+    settings = load_settings().with_overrides(
+        **_setting_flags(engine_flags), instruction_lang=instruction_lang
+    )
     if text and input_file:
         raise UsageError("give the text either as arguments or with -i, not both")
     target_lang = resolve(target or settings.target)
     source_lang = resolve(source) if source else None
     if settings.instruction_lang not in ("en", "zh"):
-        raise UsageError(f"instruction language must be en or zh, not {settings.instruction_lang!r}")
+        raise UsageError(
+            f"instruction language must be en or zh, not {settings.instruction_lang!r}"
+        )
     if output_file is not None:
         open_output_check(output_file)
     content = " ".join(text) if text else read_input(input_file)
@@ -62,16 +97,26 @@ def translate_command(text, input_file, output_file, source, target, instruction
         except UsageError:
             source_lang = None  # BayLing's instruction names only the target; detection is advisory
     if source_lang is not None and source_lang == target_lang and not show_prompt:
-        click.echo(f"note: the text already looks like {target_lang.name}; translating anyway", err=True)
+        click.echo(
+            f"note: the text already looks like {target_lang.name}; translating anyway", err=True
+        )
 
     engine = load_engine_for(settings, engine_flags, announce=not as_json)
     sampling = replace(TRANSLATION_SAMPLING, max_tokens=settings.max_tokens)
-    translator = Translator(engine, sampling, instruction_lang=settings.instruction_lang, system=settings.system_prompt)
+    translator = Translator(
+        engine, sampling, instruction_lang=settings.instruction_lang, system=settings.system_prompt
+    )
     if show_prompt:
         _, pieces = translator.plan(content, target_lang, constraints)
-        prompts = [engine.render(translator.messages_for(p.text, target_lang, constraints)) for p in pieces]
+        prompts = [
+            engine.render(translator.messages_for(p.text, target_lang, constraints)) for p in pieces
+        ]
         if as_json:
-            click.echo(json.dumps({"format": engine.prompt_format.name, "prompts": prompts}, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {"format": engine.prompt_format.name, "prompts": prompts}, ensure_ascii=False
+                )
+            )
         else:
             sys.stdout.write("\n".join(prompts))
             sys.stdout.flush()
@@ -79,7 +124,9 @@ def translate_command(text, input_file, output_file, source, target, instruction
 
     stream_to_stdout = output_file is None and not as_json
     writer = stdout_writer() if stream_to_stdout else None
-    result = translator.translate(content, target_lang, source=source_lang, constraints=constraints, on_text=writer)
+    result = translator.translate(
+        content, target_lang, source=source_lang, constraints=constraints, on_text=writer
+    )
     if result.truncated_pieces:
         click.echo(
             f"warning: {result.truncated_pieces} piece(s) hit the token limit and may be cut short; "
@@ -118,7 +165,9 @@ def _write_output(path: Path, text: str) -> None:
 
 def _setting_flags(flags: dict) -> dict:
     """Engine flags that are also settings (names match Settings fields)."""
-    return {key: flags.get(key) for key in ("threads", "gpu_layers", "context", "max_tokens", "model")}
+    return {
+        key: flags.get(key) for key in ("threads", "gpu_layers", "context", "max_tokens", "model")
+    }
 
 
 # --- prompt ----------------------------------------------------------------------------------
@@ -138,7 +187,9 @@ def prompt_command(format_name: str, no_generation_prompt: bool) -> None:
         raise InputError(f"stdin is not valid JSON: {exc.msg} (line {exc.lineno})") from None
     if not isinstance(items, list):
         raise InputError("stdin must hold a JSON list of messages")
-    text = get_format(format_name).render(to_messages(items), add_generation_prompt=not no_generation_prompt)
+    text = get_format(format_name).render(
+        to_messages(items), add_generation_prompt=not no_generation_prompt
+    )
     sys.stdout.write(text)
     sys.stdout.flush()
 
@@ -153,7 +204,9 @@ def languages_command(as_json: bool) -> None:
     from ..languages import all_languages, format_table
 
     if as_json:
-        click.echo(json.dumps([lang.as_dict() for lang in all_languages()], ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps([lang.as_dict() for lang in all_languages()], ensure_ascii=False, indent=2)
+        )
     else:
         click.echo(format_table(all_languages()))
 
@@ -162,18 +215,38 @@ def languages_command(as_json: bool) -> None:
 
 
 @click.command("bench")
-@click.option("-p", "--prompt-tokens", default=512, show_default=True, help="Prompt length of the prefill test (ppN).")
-@click.option("-n", "--gen-tokens", default=128, show_default=True, help="Tokens of the decode test (tgN).")
-@click.option("-r", "--repetitions", default=3, show_default=True, help="Runs of each test; the median is reported.")
+@click.option(
+    "-p",
+    "--prompt-tokens",
+    default=512,
+    show_default=True,
+    help="Prompt length of the prefill test (ppN).",
+)
+@click.option(
+    "-n", "--gen-tokens", default=128, show_default=True, help="Tokens of the decode test (tgN)."
+)
+@click.option(
+    "-r",
+    "--repetitions",
+    default=3,
+    show_default=True,
+    help="Runs of each test; the median is reported.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object (pp_tps, tg_tps, ...).")
 @engine_options
-def bench_command(prompt_tokens: int, gen_tokens: int, repetitions: int, as_json: bool, **engine_flags) -> None:
+def bench_command(
+    prompt_tokens: int, gen_tokens: int, repetitions: int, as_json: bool, **engine_flags
+) -> None:
     """Measure prefill and decode speed (llama-bench's pp512 / tg128)."""
     from ..bench import run_bench
 
     settings = load_settings().with_overrides(**_setting_flags(engine_flags))
-    engine = load_engine_for(settings, engine_flags, announce=not as_json, min_context=prompt_tokens + gen_tokens)
-    result = run_bench(engine, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, repetitions=repetitions)
+    engine = load_engine_for(
+        settings, engine_flags, announce=not as_json, min_context=prompt_tokens + gen_tokens
+    )
+    result = run_bench(
+        engine, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, repetitions=repetitions
+    )
     if as_json:
         click.echo(json.dumps(result.as_dict()))
     else:
@@ -183,4 +256,3 @@ def bench_command(prompt_tokens: int, gen_tokens: int, repetitions: int, as_json
 def register(group: click.Group) -> None:
     for command in (translate_command, prompt_command, languages_command, bench_command):
         group.add_command(command)
-
