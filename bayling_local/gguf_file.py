@@ -20,7 +20,7 @@ GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 
 # GGUF value types -> struct format for scalars.
-_SCALARS: dict[int, str] = {
+SCALAR_FORMATS: dict[int, str] = {
     0: "<B",
     1: "<b",
     2: "<H",
@@ -126,8 +126,8 @@ class _Reader:
         self.handle.seek(length, 1)
 
     def value(self, value_type: int) -> Any:
-        if value_type in _SCALARS:
-            return self.unpack(_SCALARS[value_type])
+        if value_type in SCALAR_FORMATS:
+            return self.unpack(SCALAR_FORMATS[value_type])
         if value_type == _STRING:
             return self.string()
         raise ValueError(f"unexpected GGUF value type {value_type}")
@@ -155,10 +155,10 @@ def _read_array(reader: _Reader, key: str, info: GGUFInfo, wanted_ids: set[int])
             return [reader.string() for _ in range(count)]
         _skip_strings(reader, count)
         return None
-    if elem_type in _SCALARS:
-        size = struct.calcsize(_SCALARS[elem_type])
+    if elem_type in SCALAR_FORMATS:
+        size = struct.calcsize(SCALAR_FORMATS[elem_type])
         if count <= _MAX_KEEP_ARRAY:
-            return [reader.unpack(_SCALARS[elem_type]) for _ in range(count)]
+            return [reader.unpack(SCALAR_FORMATS[elem_type]) for _ in range(count)]
         reader.handle.seek(size * count, 1)
         return None
     if elem_type == _ARRAY:

@@ -96,12 +96,7 @@ def run_llama_bench(
             str(gguf),
             "-t",
             str(threads),
-            "-p",
-            str(pp),
-            "-n",
-            str(tg),
-            "-r",
-            "3",
+            *_size_args(pp, tg),
             "-o",
             "json",
         ],
@@ -116,6 +111,11 @@ def run_llama_bench(
     return pp_tps, tg_tps
 
 
+def _size_args(pp: int, tg: int) -> list[str]:
+    """The test sizes, spelled the same by llama-bench and `bayling-local bench`."""
+    return ["-p", str(pp), "-n", str(tg), "-r", "3"]
+
+
 def run_ours(gguf: Path, threads: int, pp: int, tg: int) -> tuple[float, float]:
     out = subprocess.run(
         [
@@ -127,12 +127,7 @@ def run_ours(gguf: Path, threads: int, pp: int, tg: int) -> tuple[float, float]:
             str(gguf),
             "--threads",
             str(threads),
-            "-p",
-            str(pp),
-            "-n",
-            str(tg),
-            "-r",
-            "3",
+            *_size_args(pp, tg),
             "--json",
             "-q",
         ],

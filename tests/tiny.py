@@ -409,19 +409,8 @@ def read_gguf_kv(path: Path) -> dict[str, object]:
     seconds over a 128k-token vocabulary; this takes a fraction of one)."""
     import struct
 
-    scalars = {
-        0: "<B",
-        1: "<b",
-        2: "<H",
-        3: "<h",
-        4: "<I",
-        5: "<i",
-        6: "<f",
-        7: "<?",
-        10: "<Q",
-        11: "<q",
-        12: "<d",
-    }
+    from bayling_local.gguf_file import SCALAR_FORMATS as scalars
+
     with open(path, "rb") as handle:
         data = handle.read()
     pos = 0
