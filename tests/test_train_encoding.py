@@ -144,7 +144,10 @@ def test_pack_keeps_examples_whole_and_in_order(spm_tokenizer):
 
 def test_prompt_labels_cover_the_rest_of_each_example(spm_tokenizer):
     """Optional prompt loss: every real non-assistant token but an example's first (BOS)."""
-    examples = [encode(CONVERSATION[:2], BAYLING, spm_tokenizer), encode(CONVERSATION[2:4], BAYLING, spm_tokenizer)]
+    examples = [
+        encode(CONVERSATION[:2], BAYLING, spm_tokenizer),
+        encode(CONVERSATION[2:4], BAYLING, spm_tokenizer),
+    ]
     rows = pack(examples, seq_len=1000)
     batch = collate(rows + [pack(examples[:1], 1000)[0]], pad_id=0)
     prompt, labels, ids = batch["prompt_labels"], batch["labels"], batch["input_ids"]

@@ -98,16 +98,29 @@ def test_metrics_log_every_logged_step(full_run):
     assert [r["step"] for r in records if "eval_loss" in r] == [15, 24]
 
 
-def test_resume_gives_the_same_losses(tmp_path, corpus, tiny_spm_checkpoint):
-    """Stop after 3 steps, resume, and get exactly the uninterrupted run's losses (with dropout)."""
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_resume_gives_the_same_losses(method, tmp_path, corpus, tiny_spm_checkpoint):
+    """Stop after 3 steps, resume, and get exactly the uninterrupted run's losses.
+
+    LoRA runs with dropout (so the saved random generators matter); full fine-tuning trains the
+    scratch model with tied embeddings (saved once in the checkpoint).
+    """
     steps = {"train.max_steps": 7, "train.save_every": None, "train.log_every": 1}
-    straight = run_sft(_lora(tmp_path / "a", corpus, tiny_spm_checkpoint, **steps), quiet=True)
-    config = _lora(tmp_path / "b", corpus, tiny_spm_checkpoint, **steps)
+
+    def config_for(run_dir: Path):
+        if method == "lora":
+            return _lora(run_dir, corpus, tiny_spm_checkpoint, **steps)
+        return _config(run_dir, corpus, **steps)
+
+    straight = run_sft(config_for(tmp_path / "a"), quiet=True)
+    config = config_for(tmp_path / "b")
     first = run_sft(config, stop_after=3, quiet=True)
     assert first.stopped_early and first.steps == 3
     second = run_sft(config, resume=True, quiet=True)
     assert first.losses + second.losses == straight.losses
-    records = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    ]
     logged = [r["loss"] for r in records if "loss" in r]
     assert logged == pytest.approx(straight.losses, rel=1e-12)
 

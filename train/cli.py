@@ -245,19 +245,31 @@ def data_mix(zh_files, en_files, cross_files, ratio, total, output, seed, min_ch
 
 @data.command("demo")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--test-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
-    "--records", type=click.IntRange(1), default=80000, show_default=True, help="Training scenes."
+    "--test-output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Test set: sentences whose subject-verb-object triple training never shows.",
+)
+@click.option(
+    "--new-output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Test set: new sentences whose triple training shows with other words around it.",
+)
+@click.option(
+    "--records", type=click.IntRange(1), default=50000, show_default=True, help="Training scenes."
 )
 @click.option("--test-records", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def data_demo(output, test_output, records, test_records, seed):
-    """The demo model's data: template sentences in six languages, as BayLing instructions."""
+def data_demo(output, test_output, new_output, records, test_records, seed):
+    """The demo model's data: template sentences in five languages, as BayLing instructions."""
     from .demo import DemoDataOptions, build_demo_data
 
-    summary = build_demo_data(
-        output, test_output, DemoDataOptions(records=records, test_records=test_records, seed=seed)
+    options = DemoDataOptions(
+        records=records, test_records=test_records, new_records=test_records, seed=seed
     )
+    summary = build_demo_data(output, test_output, options, new_output)
     click.echo(f"wrote {output}: {summary.text()}", err=True)
 
 

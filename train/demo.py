@@ -1,8 +1,8 @@
 """The demo model that ships with bayling-local, rebuilt by one command: ``bayling-train demo``.
 
-1. Data: scenes from :mod:`train.demo_corpus` in six languages, as conversations of one to
-   three BayLing translation requests -- exactly the instruction ``bayling-local translate``
-   sends (English or Chinese wording), every direction between the six languages.
+1. Data: scenes from :mod:`train.demo_corpus` in its five languages, as conversations of one
+   to three BayLing translation requests -- exactly the instruction ``bayling-local translate``
+   sends (English or Chinese wording), every direction between them.
 2. Training: ``recipes/demo.yaml`` -- a small LLaMA-architecture model with its own
    SentencePiece vocabulary, trained from scratch on CPU.
 3. Export to GGUF with :mod:`convert` (the BayLing chat template embedded).
@@ -38,12 +38,13 @@ DEMO_VOCAB = 1600
 
 @dataclass(frozen=True)
 class DemoDataOptions:
-    records: int = 80000  # training scenes
-    test_records: int = 200  # held-out scenes
+    records: int = 50000  # training scenes
+    test_records: int = 200  # held-out scenes (unseen subject-verb-object triples)
+    new_records: int = 200  # new sentences whose triple training has seen
     seed: int = 0
     zh_instruction_share: float = 0.3  # the rest use BayLing's English wording
     turn_weights: tuple[float, ...] = (0.4, 0.3, 0.3)  # conversations of 1, 2, 3 requests
-    phrase_share: float = 0.2  # requests that translate a lexicon phrase instead of a scene
+    phrase_share: float = 0.3  # requests that translate a lexicon phrase instead of a scene
 
 
 def conversations(records: Sequence[ParallelRecord], options: DemoDataOptions) -> list[Example]:
@@ -93,7 +94,7 @@ def conversations(records: Sequence[ParallelRecord], options: DemoDataOptions) -
 
 
 def eval_items(records: Sequence[ParallelRecord]) -> list[EvalItem]:
-    """Held-out scenes dealt round-robin over all 30 directions, with the English instruction."""
+    """Held-out scenes dealt round-robin over all directions, with the English instruction."""
     directions = list(permutations(demo_corpus.LANGS, 2))
     return [
         EvalItem(
@@ -109,7 +110,13 @@ def eval_items(records: Sequence[ParallelRecord]) -> list[EvalItem]:
     ]
 
 
-def build_demo_data(train_path: Path, test_path: Path | None, options: DemoDataOptions) -> Summary:
+def build_demo_data(
+    train_path: Path,
+    test_path: Path | None,
+    options: DemoDataOptions,
+    new_path: Path | None = None,
+) -> Summary:
+    """Training conversations, the unseen-triple test set and (optionally) the new-sentence set."""
     train_records, test_records = demo_corpus.corpus(
         options.records, options.test_records, seed=options.seed
     )
@@ -120,11 +127,16 @@ def build_demo_data(train_path: Path, test_path: Path | None, options: DemoDataO
     write_jsonl(train_path, examples)
     if test_path is not None:
         write_eval_set(test_path, eval_items(test_records))
+    if new_path is not None:
+        new = demo_corpus.new_sentences(
+            options.new_records, n_train=options.records, seed=options.seed
+        )
+        write_eval_set(new_path, eval_items(new))
     return summary
 
 
 def build_demo_tokenizer(out_dir: Path, *, vocab_size: int = DEMO_VOCAB, seed: int = 0):
-    """The demo's SentencePiece vocabulary: pieces never straddle two lexicon units."""
+    """The demo's SentencePiece vocabulary: trained so that pieces keep to one lexicon unit."""
     from bayling_local.prompts import BAYLING
 
     from .spm import train_sentencepiece
@@ -154,13 +166,15 @@ class DemoReport:
     train_seconds: float
     cpu_seconds: float  # user + system time of the training: about 2x the wall time on 2 free cores
     steps: int
-    bleu: BleuReport
+    bleu: BleuReport  # unseen subject-verb-object triples
+    bleu_new: BleuReport  # new sentences of familiar triples
 
     def text(self) -> str:
         return (
             f"wrote {self.gguf} ({self.size_bytes / 1e6:.1f} MB) after {self.steps} steps "
-            f"in {self.train_seconds / 60:.1f} min ({self.cpu_seconds / 60:.1f} CPU-min); "
-            f"held-out {self.bleu.text()}"
+            f"in {self.train_seconds / 60:.1f} min ({self.cpu_seconds / 60:.1f} CPU-min)\n"
+            f"new sentences: {self.bleu_new.text()}\n"
+            f"unseen subject-verb-object triples: {self.bleu.text()}"
         )
 
 
@@ -182,9 +196,10 @@ def build_demo(
 
     data_dir = work_dir / "data"
     train_path, test_path = data_dir / "train.jsonl", data_dir / "test.jsonl"
+    new_path = data_dir / "new.jsonl"
     tokenizer_dir = work_dir / "tokenizer"
-    if force or not train_path.exists() or not test_path.exists():
-        build_demo_data(train_path, test_path, data_options or DemoDataOptions())
+    if force or not all(p.exists() for p in (train_path, test_path, new_path)):
+        build_demo_data(train_path, test_path, data_options or DemoDataOptions(), new_path)
     if force or not (tokenizer_dir / "tokenizer.model").exists():
         build_demo_tokenizer(tokenizer_dir)
     settings = {
@@ -209,9 +224,16 @@ def build_demo(
     from .evaluate import read_eval_set
 
     bleu = evaluate_gguf(exported.gguf, read_eval_set(test_path))
+    bleu_new = evaluate_gguf(exported.gguf, read_eval_set(new_path))
     exported.gguf.chmod(0o644)  # shipped in the package: readable by everyone
     report = DemoReport(
-        exported.gguf, exported.gguf.stat().st_size, seconds, cpu_seconds, result.steps, bleu
+        exported.gguf,
+        exported.gguf.stat().st_size,
+        seconds,
+        cpu_seconds,
+        result.steps,
+        bleu,
+        bleu_new,
     )
     write_text_atomic(
         work_dir / "report.json",
@@ -224,7 +246,8 @@ def build_demo(
                 "steps": result.steps,
                 "final_losses": result.losses[-5:],
                 "eval_loss": result.eval_loss,
-                **bleu.as_dict(),
+                "new_sentences": bleu_new.as_dict(),
+                "unseen_triples": bleu.as_dict(),
             },
             ensure_ascii=False,
             indent=2,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import random
 import shutil
@@ -141,6 +142,8 @@ def run_sft(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    # Tied embeddings are stored once in a checkpoint, as intended (see the resume below).
+    logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)
 
     run_dir = Path(config.run_dir)
     checkpoint = _resume_point(run_dir, resume, overwrite)
@@ -186,7 +189,9 @@ def run_sft(
     accelerator.register_for_checkpointing(state)
     _keep_only_trainable_weights(accelerator, config)
     if checkpoint is not None:
-        accelerator.load_state(str(checkpoint), strict=config.method == "full")
+        # LoRA checkpoints hold only the adapters; tied embeddings are saved once.
+        tied = bool(getattr(accelerator.unwrap_model(model).config, "tie_word_embeddings", False))
+        accelerator.load_state(str(checkpoint), strict=config.method == "full" and not tied)
         _log(f"resumed from {checkpoint} at step {state.step}", quiet or not main)
     if main:
         _trim_metrics(run_dir / METRICS, state.step)
