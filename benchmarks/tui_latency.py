@@ -38,11 +38,11 @@ TAIL = 6  # the last letters typed, which must appear together on the screen
 def build_model() -> Path:
     from tests.tiny import TinyShape, make_tiny_checkpoint, make_tiny_gguf
 
-    out = CACHE / "tui-latency-model"
+    out = CACHE / "tui-latency-model-8k"
     gguf = out / "tiny-spm-f32.gguf"
     if gguf.is_file():
         return gguf
-    shape = TinyShape(hidden_size=256, num_layers=4, intermediate_size=512, context_length=4096)
+    shape = TinyShape(hidden_size=256, num_layers=4, intermediate_size=512, context_length=8192)
     checkpoint = make_tiny_checkpoint(out / "hf", "spm", shape=shape)
     return make_tiny_gguf(out, "spm", "f32", checkpoint=checkpoint)
 
@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="GGUF to stream with (default: build one)")
     parser.add_argument("--keys", type=int, default=60, help="letters typed in each phase")
-    parser.add_argument("--max-tokens", type=int, default=3800)
+    parser.add_argument("--max-tokens", type=int, default=7800)
     args = parser.parse_args()
     model = args.model or build_model()
     rng = random.Random(7)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from textual.widgets import DataTable, Input, OptionList, TextArea
+from textual.widgets import DataTable, Input, Markdown, OptionList, TextArea
 
 from bayling_local.history import History
 from bayling_local.settings import load_settings
@@ -226,7 +226,7 @@ def test_chat_send_regenerate_edit_and_copy(tiny_bpe_gguf):
 def test_chat_scrolling_up_while_a_reply_streams_is_not_undone(slow_gguf):
     async def flow():
         # Greedy without a repeat penalty: this prompt runs to the token limit on this model.
-        app = make_app(slow_gguf, max_tokens=1800, repeat_penalty=1.0)
+        app = make_app(slow_gguf, max_tokens=7800, repeat_penalty=1.0)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.engine is not None)
             await pilot.press("f3")
@@ -248,6 +248,49 @@ def test_chat_scrolling_up_while_a_reply_streams_is_not_undone(slow_gguf):
             assert log.scroll_y == 0
             log.scroll_end(animate=False)  # back at the bottom, it follows again
             assert log.is_anchored
+
+    run(flow())
+
+
+def test_typing_while_a_reply_streams_defers_drawing_and_loses_nothing(tiny_spm_gguf, monkeypatch):
+    """While the user types, streamed text is drawn after each keystroke, and all of it is."""
+    from bayling_local.tui.views import chat
+
+    monkeypatch.setattr(chat, "TYPING_S", 5.0)  # "typing" however slow the test machine is
+    monkeypatch.setattr(chat, "MAX_DEFER_S", 5.0)
+    from bayling_local.engine import GenerationStats
+    from bayling_local.interactive import Reply
+    from bayling_local.tui.chat_session import Turn
+    from bayling_local.tui.messages import StreamChunk, StreamDone
+
+    async def flow():
+        app = make_app(tiny_spm_gguf)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.engine is not None)
+            await pilot.press("f3")
+            view = app.chat_view
+            message = await view._mount_turn(Turn("assistant", ""))
+            message.start_stream()
+            view._streaming = message
+            drawn = message.query_one(Markdown)
+
+            view.post_message(StreamChunk("Once upon "))  # nobody has typed yet: drawn at once
+            await pilot.pause(0.05)
+            assert drawn.source == "Once upon "
+            await type_text(pilot, "a")
+            view.post_message(StreamChunk("a time"))  # typing: held back ...
+            await pilot.pause(0.05)
+            assert drawn.source == "Once upon "
+            await type_text(pilot, "b")  # ... until just after the next keystroke is drawn
+            await pilot.pause(0.05)
+            assert drawn.source == "Once upon a time"
+            view.post_message(StreamChunk(" there was"))
+            await pilot.pause(0.05)
+            reply = Reply("Once upon a time there was", "done", GenerationStats())
+            view.post_message(StreamDone(reply))  # the end draws whatever is left
+            await pilot.pause(0.1)
+            assert message.query_one(Markdown).source == reply.text
+            assert view.query_one("#chat-input", PromptArea).text == "ab"
 
     run(flow())
 

@@ -78,9 +78,9 @@ def notifications(app) -> list[str]:
 
 @pytest.fixture(scope="session")
 def slow_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bigger tiny model (2k context, ~700 tokens/s on one thread): long replies to stop."""
+    """A bigger tiny model (8k context, 700-3,000 tokens/s on one thread): long replies to stop."""
     out = tmp_path_factory.mktemp("tui-slow")
-    shape = TinyShape(hidden_size=256, num_layers=4, intermediate_size=512, context_length=2048)
+    shape = TinyShape(hidden_size=256, num_layers=4, intermediate_size=512, context_length=8192)
     checkpoint = make_tiny_checkpoint(out / "hf", "spm", shape=shape)
     return make_tiny_gguf(out, "spm", "f32", checkpoint=checkpoint)
 

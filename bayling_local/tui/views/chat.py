@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -21,6 +22,12 @@ from ..widgets import PromptArea
 if TYPE_CHECKING:
     from ...interactive import Reply
     from ..app import BaylingApp
+
+# While the user types in the chat box, a streamed reply is drawn just after each keystroke's
+# echo instead of whenever text arrives, so that re-laying out a long reply (tens of
+# milliseconds) falls between two keys instead of delaying one (benchmarks/tui_latency.py).
+TYPING_S = 0.3  # a key this recent means the user is typing
+MAX_DEFER_S = 1.0  # even then, the reply moves at least this often
 
 
 class ChatMessage(Vertical, can_focus=True):
@@ -134,6 +141,9 @@ class ChatView(Vertical):
         super().__init__(id=id)
         self.session = ChatSession()
         self._streaming: ChatMessage | None = None
+        self._unshown = ""  # streamed text not drawn yet (see TYPING_S)
+        self._shown_at = 0.0
+        self._typed_at = 0.0
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="chat-log"):
@@ -210,10 +220,27 @@ class ChatView(Vertical):
         if widget is None:
             return
         widget.turn.content += message.text
-        await widget.write(message.text)
+        self._unshown += message.text
+        now = monotonic()
+        if now - self._typed_at >= TYPING_S or now - self._shown_at >= MAX_DEFER_S:
+            await self._show_streamed()
+
+    @on(PromptArea.Changed, "#chat-input")
+    def _typed(self) -> None:
+        self._typed_at = monotonic()
+        if self._unshown:
+            self.call_after_refresh(self._show_streamed)
+
+    async def _show_streamed(self) -> None:
+        """Draw the streamed text that has not been drawn yet."""
+        text, self._unshown = self._unshown, ""
+        if text and self._streaming is not None:
+            self._shown_at = monotonic()
+            await self._streaming.write(text)
 
     async def on_stream_done(self, message: StreamDone) -> None:
         reply: Reply = message.reply
+        await self._show_streamed()
         widget, self._streaming = self._streaming, None
         self.app.end_generation(reply)
         if widget is None:
@@ -242,6 +269,7 @@ class ChatView(Vertical):
             )
 
     async def on_stream_failed(self, message: StreamFailed) -> None:
+        await self._show_streamed()
         widget, self._streaming = self._streaming, None
         self.app.end_generation(None)
         if widget is not None:
