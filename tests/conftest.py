@@ -15,10 +15,17 @@ offline, so no test touches the user's files or the network.
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 import pytest
+
+# A shell that starts the test run in the background (`... &`) leaves SIGINT ignored, and
+# ignored signals stay ignored in every process started from here: the Ctrl-C tests would
+# then interrupt nothing. Restore Python's own handler (exec resets it to the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 for entry in (str(REPO_ROOT), str(REPO_ROOT / "tests")):
