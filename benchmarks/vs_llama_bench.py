@@ -77,10 +77,9 @@ def build_llama_bench() -> Path:
         check=True,
     )
     binary.parent.mkdir(parents=True, exist_ok=True)
-    built = next(build.rglob("llama-bench"))
-    shutil.copy(built, binary)
-    for lib in build.rglob("*.so*"):
-        shutil.copy(lib, binary.parent)
+    for built in (build / "bin").iterdir():  # the program and the shared libraries it loads
+        if built.is_file():
+            shutil.copy(built, binary.parent / built.name)
     shutil.rmtree(work, ignore_errors=True)
     return binary
 
