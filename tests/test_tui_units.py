@@ -136,3 +136,17 @@ def test_the_app_imports_neither_torch_nor_llama_cpp_at_start():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_full_collections_are_held_only_while_a_reply_streams():
+    import gc
+
+    from bayling_local.tui.app import hold_full_collections
+
+    before = gc.get_threshold()
+    try:
+        hold_full_collections(True)
+        assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] >= 1_000_000
+    finally:
+        hold_full_collections(False)
+    assert gc.get_threshold() == before

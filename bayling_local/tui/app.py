@@ -397,6 +397,7 @@ class BaylingApp(App[None]):
         if not self.can_generate():
             return False
         settle_memory()  # the user just pressed Enter: a good moment for a full collection
+        hold_full_collections(True)
         self._cancel = threading.Event()
         self.generating = True
         self.status.set_state("generating… Esc stops")
@@ -425,6 +426,7 @@ class BaylingApp(App[None]):
 
     def end_generation(self, reply: Reply | None) -> None:
         """Called by a view when its reply finished (or failed): update the status bar."""
+        hold_full_collections(False)
         self.generating = False
         self._cancel = None
         self.status.set_state("")
@@ -484,6 +486,20 @@ def settle_memory() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+_GC_THRESHOLDS = gc.get_threshold()
+
+
+def hold_full_collections(hold: bool) -> None:
+    """While a reply streams, let only the young generations be collected automatically.
+
+    Full collections still came about once a second during a reply (7-18 ms each), and a key
+    press landing on one waited for it. Young garbage is still freed as usual; what reaches the
+    old generation meanwhile waits for the next :func:`settle_memory` (next reply, or start-up).
+    """
+    young0, young1, _ = _GC_THRESHOLDS
+    gc.set_threshold(young0, young1, 1_000_000 if hold else _GC_THRESHOLDS[2])
 
 
 def _key_name(keys: str) -> str:
