@@ -69,6 +69,20 @@ _RULE_PATTERNS = tuple(
 )
 
 
+# The weights of every transformer block, by their GGUF names (``blk.N.<part>.weight``).
+BLOCK_PARTS: tuple[str, ...] = (
+    "attn_norm",
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_norm",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+)
+
+
 def map_name(hf_name: str) -> tuple[str, TensorRule] | None:
     """The GGUF name of a Hugging Face tensor and its rule; None for ignored buffers."""
     if IGNORED.search(hf_name):
@@ -231,20 +245,7 @@ def _check_complete(seen: set[str], spec: LlamaSpec, tensors: Mapping[str, Tenso
     if not spec.tie_word_embeddings:
         required.append("output.weight")
     for bid in range(spec.num_layers):
-        required += [
-            f"blk.{bid}.{part}.weight"
-            for part in (
-                "attn_norm",
-                "attn_q",
-                "attn_k",
-                "attn_v",
-                "attn_output",
-                "ffn_norm",
-                "ffn_gate",
-                "ffn_up",
-                "ffn_down",
-            )
-        ]
+        required += [f"blk.{bid}.{part}.weight" for part in BLOCK_PARTS]
     missing = [name for name in required if name not in seen]
     if missing:
         raise InputError(

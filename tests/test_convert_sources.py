@@ -14,6 +14,7 @@ from gguf import GGUFReader
 
 from bayling_local.errors import InputError
 from convert import convert_checkpoint
+from convert.tensors import BLOCK_PARTS
 from tests.tiny import REPO_ROOT, make_tiny_checkpoint
 
 
@@ -35,17 +36,7 @@ def reference(tiny_spm_checkpoint: Path, tmp_path_factory: pytest.TempPathFactor
 def test_tensor_names_and_types(reference: dict) -> None:
     names = set(reference)
     assert {"token_embd.weight", "output_norm.weight", "output.weight"} <= names
-    for part in (
-        "attn_norm",
-        "attn_q",
-        "attn_k",
-        "attn_v",
-        "attn_output",
-        "ffn_norm",
-        "ffn_gate",
-        "ffn_up",
-        "ffn_down",
-    ):
+    for part in BLOCK_PARTS:
         assert f"blk.0.{part}.weight" in names and f"blk.1.{part}.weight" in names
     assert len(names) == 3 + 2 * 9
     assert {kind for kind, _ in reference.values()} == {"F32"}

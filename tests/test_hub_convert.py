@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bayling_local.cli import main
 from bayling_local.store import Store
 from tests.hubserver import FakeHub, use_fake_hub
+from tests.test_hub import pull
 from tests.tiny import make_tiny_checkpoint
 
 REPO = "ICTNLP/bayling-2-7b"
@@ -35,12 +35,6 @@ def hub(tmp_path, monkeypatch, checkpoint):
     use_fake_hub(fake, monkeypatch, tmp_path)
     yield fake
     fake.stop()
-
-
-def pull(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["models", "pull", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_pull_converts_and_quantizes(hub, checkpoint, capsys):

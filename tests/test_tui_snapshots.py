@@ -11,48 +11,13 @@ from __future__ import annotations
 import pytest
 
 from bayling_local.history import History
-from tests.test_tui_support import SIZE, TickClock, make_app, type_text
+from tests.test_tui_support import SIZE, TickClock, make_app, stage_history, type_text
 
 
 def seeded(tmp_path) -> tuple[History, int, int]:
     history = History(tmp_path / "history.sqlite3", clock=TickClock())
-    text = "梅西获得了金球奖，这是他的第八座金球奖。"
-    t = history.new_session(
-        "translate",
-        text,
-        model="bayling-2-8b",
-        source_lang="zh",
-        target_lang="en",
-        source_text=text,
-    )
-    history.add_message(t, "user", f"Provide the English translation for this sentence: {text}")
-    v1 = history.add_message(t, "assistant", "Messi won the Golden Ball, his eighth Golden Ball.")
-    history.add_message(t, "user", "use 'Ballon d'Or' for 金球奖", parent_id=v1)
-    v2 = history.add_message(
-        t, "assistant", "Messi won the Ballon d'Or, his eighth Ballon d'Or.", parent_id=v1
-    )
-    history.add_message(t, "user", "more formal", parent_id=v2)
-    v3 = history.add_message(
-        t, "assistant", "Messi was awarded the Ballon d'Or, his eighth such honour.", parent_id=v2
-    )
-    history.update_session(t, current_version=v3)
-    c = history.new_session("chat", "How do I reverse a list in Python?", model="bayling-2-8b")
-    history.add_message(c, "user", "How do I reverse a list in Python?")
-    history.add_message(
-        c,
-        "assistant",
-        "Two common ways:\n\n1. **In place**, changing the list:\n\n```python\nitems.reverse()\n```\n\n"
-        "2. **A reversed copy**, leaving the list as it is:\n\n```python\nbackwards = items[::-1]\n```\n\n"
-        "Use `reversed(items)` when you only need to iterate.",
-    )
-    history.add_message(c, "user", "用中文解释一下切片。")
-    history.add_message(
-        c,
-        "assistant",
-        "切片 `items[::-1]` 的步长是 -1，所以从最后一个元素开始向前取。",
-        status="stopped",
-    )
-    return history, t, c
+    translation, chat = stage_history(history, model="bayling-2-8b")
+    return history, translation, chat
 
 
 def test_translate_view_with_versions_and_diff(snap_compare, tmp_path):

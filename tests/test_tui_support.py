@@ -87,3 +87,45 @@ def slow_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(coro) -> None:
     asyncio.run(coro)
+
+
+def stage_history(history: History, *, model: str) -> tuple[int, int]:
+    """A refined translation (three versions) and a chat with Markdown and a stopped reply:
+    what the snapshot tests and benchmarks/tui_screenshots.py show. Returns their session ids."""
+    text = "梅西获得了金球奖，这是他的第八座金球奖。"
+    t = history.new_session(
+        "translate",
+        text,
+        model=model,
+        source_lang="zh",
+        target_lang="en",
+        source_text=text,
+    )
+    history.add_message(t, "user", f"Provide the English translation for this sentence: {text}")
+    v1 = history.add_message(t, "assistant", "Messi won the Golden Ball, his eighth Golden Ball.")
+    history.add_message(t, "user", "use 'Ballon d'Or' for 金球奖", parent_id=v1)
+    v2 = history.add_message(
+        t, "assistant", "Messi won the Ballon d'Or, his eighth Ballon d'Or.", parent_id=v1
+    )
+    history.add_message(t, "user", "more formal", parent_id=v2)
+    v3 = history.add_message(
+        t, "assistant", "Messi was awarded the Ballon d'Or, his eighth such honour.", parent_id=v2
+    )
+    history.update_session(t, current_version=v3)
+    c = history.new_session("chat", "How do I reverse a list in Python?", model=model)
+    history.add_message(c, "user", "How do I reverse a list in Python?")
+    history.add_message(
+        c,
+        "assistant",
+        "Two common ways:\n\n1. **In place**, changing the list:\n\n```python\nitems.reverse()\n```\n\n"
+        "2. **A reversed copy**, leaving the list as it is:\n\n```python\nbackwards = items[::-1]\n```\n\n"
+        "Use `reversed(items)` when you only need to iterate.",
+    )
+    history.add_message(c, "user", "用中文解释一下切片。")
+    history.add_message(
+        c,
+        "assistant",
+        "切片 `items[::-1]` 的步长是 -1，所以从最后一个元素开始向前取。",
+        status="stopped",
+    )
+    return t, c

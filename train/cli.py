@@ -115,71 +115,30 @@ def _records(specs: tuple[str, ...]):
     show_default=True,
     help="User turns at most.",
 )
-def data_interactive(
-    specs,
-    output,
-    seed,
-    instruction_langs,
-    wording,
-    constraint_rate,
-    min_chars,
-    max_chars,
-    max_turns,
-):
+def data_interactive(**options):
     """Interactive translation conversations (BayLing 1) from parallel text."""
-    _build(
-        "interactive",
-        specs,
-        output,
-        seed,
-        instruction_langs,
-        wording,
-        constraint_rate,
-        min_chars,
-        max_chars,
-        max_turns=max_turns,
-    )
+    _build("interactive", **options)
 
 
 @data.command("crosslingual")
 @_build_options
 @click.option("--directions-per-record", type=click.IntRange(1, 1000), default=1, show_default=True)
-def data_crosslingual(
-    specs,
-    output,
-    seed,
-    instruction_langs,
-    wording,
-    constraint_rate,
-    min_chars,
-    max_chars,
-    directions_per_record,
-):
+def data_crosslingual(**options):
     """Cross-lingual instructions (BayLing 2): request in one language, answer in another."""
-    _build(
-        "crosslingual",
-        specs,
-        output,
-        seed,
-        instruction_langs,
-        wording,
-        constraint_rate,
-        min_chars,
-        max_chars,
-        directions_per_record=directions_per_record,
-    )
+    _build("crosslingual", **options)
 
 
 def _build(
-    kind,
-    specs,
-    output,
-    seed,
-    instruction_langs,
-    wording,
-    constraint_rate,
-    min_chars,
-    max_chars,
+    kind: str,
+    *,
+    specs: tuple[str, ...],
+    output: Path,
+    seed: int,
+    instruction_langs: str,
+    wording: str,
+    constraint_rate: float,
+    min_chars: int,
+    max_chars: int,
     **extra,
 ) -> None:
     """Run one data builder of train.datagen over the parallel corpora and write its JSONL."""

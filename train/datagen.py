@@ -194,6 +194,21 @@ def _languages(codes: Iterable[str]) -> dict[str, Language]:
     return {code: resolve(code) for code in codes}
 
 
+def _translation_turn(record, source, target, ilang, langs, options, rng) -> list[Message]:
+    """A translation request from ``source`` to ``target`` (with given words to include at
+    ``options.constraint_rate``) and the record's own ``target`` text as the answer."""
+    words = (
+        constraint_words(record.texts[target], langs[target], rng)
+        if rng.random() < options.constraint_rate
+        else []
+    )
+    request = ins.translate_request(
+        record.texts[source], langs[source], langs[target],
+        instruction_lang=ilang, rng=rng, wording=options.wording, constraints=words,
+    )  # fmt: skip
+    return [Message("user", request), Message("assistant", record.texts[target])]
+
+
 def interactive(records: Sequence[ParallelRecord], options: BuildOptions) -> list[Example]:
     """One interactive-translation conversation per record that has two languages or more."""
     rng = random.Random(f"interactive:{options.seed}")
@@ -205,16 +220,7 @@ def interactive(records: Sequence[ParallelRecord], options: BuildOptions) -> lis
             continue
         source, target = rng.sample(sorted(record.texts), 2)
         ilang = _instruction_lang(options, rng)
-        words = (
-            constraint_words(record.texts[target], langs[target], rng)
-            if rng.random() < options.constraint_rate
-            else []
-        )
-        request = ins.translate_request(
-            record.texts[source], langs[source], langs[target],
-            instruction_lang=ilang, rng=rng, wording=options.wording, constraints=words,
-        )  # fmt: skip
-        messages = [Message("user", request), Message("assistant", record.texts[target])]
+        messages = _translation_turn(record, source, target, ilang, langs, options, rng)
         if rng.random() < options.multi_turn_rate:
             _follow_ups(messages, record, source, target, ilang, langs, following, options, rng)
         examples.append(
@@ -307,16 +313,7 @@ def crosslingual(records: Sequence[ParallelRecord], options: BuildOptions) -> li
         for source, target in directions[: options.directions_per_record]:
             served[(source, target)] += 1
             ilang = _instruction_lang(options, rng, avoid=target)
-            words = (
-                constraint_words(record.texts[target], langs[target], rng)
-                if rng.random() < options.constraint_rate
-                else []
-            )
-            request = ins.translate_request(
-                record.texts[source], langs[source], langs[target],
-                instruction_lang=ilang, rng=rng, wording=options.wording, constraints=words,
-            )  # fmt: skip
-            messages = [Message("user", request), Message("assistant", record.texts[target])]
+            messages = _translation_turn(record, source, target, ilang, langs, options, rng)
             examples.append(
                 Example(
                     messages,
