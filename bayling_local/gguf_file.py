@@ -66,7 +66,9 @@ class GGUFInfo:
     @property
     def context_length(self) -> int | None:
         value = self.metadata.get(f"{self.architecture}.context_length")
-        return int(value) if value is not None else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+            return None  # missing or nonsense: the engine falls back to a safe default
+        return int(value)
 
     @property
     def chat_template(self) -> str | None:
@@ -90,13 +92,16 @@ class GGUFInfo:
     def token_text(self, key: str) -> str:
         """The text of a special token named by a metadata key such as ``tokenizer.ggml.bos_token_id``."""
         token_id = self.metadata.get(key)
-        return self.tokens_of_interest.get(int(token_id), "") if token_id is not None else ""
+        if not isinstance(token_id, int) or isinstance(token_id, bool):
+            return ""
+        return self.tokens_of_interest.get(token_id, "")
 
     def format_metadata(self) -> dict[str, Any]:
         """Metadata plus the special-token texts a chat template may refer to."""
         data = dict(self.metadata)
         data["_bos_token_text"] = self.token_text("tokenizer.ggml.bos_token_id")
         data["_eos_token_text"] = self.token_text("tokenizer.ggml.eos_token_id")
+        data["_file_name"] = self.path.name  # names the model in template errors
         return data
 
 
@@ -118,12 +123,6 @@ class _Reader:
         if length > 1 << 30:
             raise ValueError("implausible string length")
         return self.take(length).decode("utf-8", errors="replace")
-
-    def skip_string(self) -> None:
-        length = self.unpack("<Q")
-        if length > 1 << 30:
-            raise ValueError("implausible string length")
-        self.handle.seek(length, 1)
 
     def value(self, value_type: int) -> Any:
         if value_type in SCALAR_FORMATS:
@@ -183,6 +182,8 @@ def inspect_gguf(path: Path | str) -> GGUFInfo:
         raise ModelError(f"model file not found: {path}")
     if path.is_dir():
         raise ModelError(f"{path} is a directory, not a GGUF model file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise ModelError(f"{path} is not a regular file, so not a GGUF model file")
     size = path.stat().st_size
     try:
         with open(path, "rb") as handle:
@@ -191,6 +192,11 @@ def inspect_gguf(path: Path | str) -> GGUFInfo:
         raise ModelError(f"{path} is truncated (an interrupted download or copy?)") from None
     except (ValueError, KeyError, struct.error, UnicodeDecodeError) as exc:
         raise ModelError(f"{path} is not a valid GGUF file ({exc})") from None
+    except (OverflowError, ZeroDivisionError, TypeError, MemoryError, RecursionError):
+        # offsets, counts or alignments no real file has
+        raise ModelError(
+            f"{path} is not a valid GGUF file (implausible sizes in its header)"
+        ) from None
     except PermissionError:
         raise ModelError(f"cannot read {path}: permission denied") from None
     except OSError as exc:
@@ -241,7 +247,13 @@ def _inspect(handle: IO[bytes], path: Path, size: int) -> GGUFInfo:
         type_id = reader.unpack("<I")
         offset = reader.unpack("<Q")
         data_end = max(data_end, offset + _tensor_nbytes(dims, type_id))
-    alignment = int(info.metadata.get("general.alignment", DEFAULT_ALIGNMENT))
+    alignment = info.metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+    if (
+        isinstance(alignment, bool)
+        or not isinstance(alignment, int)
+        or not 1 <= alignment <= 1 << 20
+    ):
+        raise ValueError(f"implausible alignment {alignment!r}")
     header_end = handle.tell()
     data_start = (header_end + alignment - 1) // alignment * alignment
     if tensor_count and data_start + data_end > size:

@@ -14,16 +14,19 @@ tokenizer. Never from a substring of a file name alone: BayLing's own code gets
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from jinja2.exceptions import TemplateError
+from jinja2.exceptions import TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import PromptError
+from .errors import ModelError, PromptError
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
@@ -224,17 +227,90 @@ def get_format(name: str) -> PromptFormat:
 
 
 # --- Jinja rendering (for templates embedded in GGUFs) ---------------------------------------
+#
+# A GGUF's chat template is code from the model's author: it runs sandboxed (no attribute
+# access outside the sandbox's rules), within a time budget, an output budget and a cap on the
+# size of strings and lists it builds. Any failure -- a syntax error, an error while rendering,
+# too long, too much output -- is one :class:`ChatTemplateError` (exit code 3) that names the
+# model and offers the project's own format for it.
+
+TEMPLATE_TIME_LIMIT_S = 2.0
+TEMPLATE_MIN_OUTPUT = 1 << 20  # characters; a prompt may be longer when its messages are
+TEMPLATE_MAX_VALUE = 1 << 22  # characters or items one operation may build
+
+
+class ChatTemplateError(ModelError):
+    """A model's own chat template that cannot be used (exit code 3)."""
+
+
+class _TemplateBudget(Exception):
+    """Raised inside a render that ran too long or built too much."""
 
 
 def _raise_exception(message: str) -> None:
     raise TemplateError(message)
 
 
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, refusing operations that build huge values (``'x' * 10**9``)."""
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise _TemplateBudget("raises a number to a huge power")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, (str, list, tuple))
+                    and isinstance(count, int)
+                    and len(seq) * max(count, 0) > TEMPLATE_MAX_VALUE
+                ):
+                    raise _TemplateBudget("builds a huge string or list")
+        result = super().call_binop(context, operator, left, right)
+        if operator == "+" and isinstance(result, (str, list)) and len(result) > TEMPLATE_MAX_VALUE:
+            raise _TemplateBudget("builds a huge string or list")
+        return result
+
+
 @cache
 def _jinja_env() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env = _BoundedSandbox(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = _raise_exception
     return env
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float) -> Iterator[None]:
+    """Stop Python code running in this thread after ``seconds`` (a tracer checks the clock)."""
+    deadline = time.monotonic() + seconds
+    previous = sys.gettrace()
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise _TemplateBudget(f"ran for more than {seconds:g} s")
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+def _template_fault(exc: BaseException) -> str:
+    if isinstance(exc, TemplateSyntaxError):
+        return f"syntax error on line {exc.lineno}: {exc.message}"
+    if isinstance(exc, _TemplateBudget):
+        return str(exc)
+    if isinstance(exc, OverflowError):
+        return "builds too large a range"
+    if isinstance(exc, RecursionError):
+        return "recurses too deeply"
+    if isinstance(exc, MemoryError):
+        return "needs too much memory"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
 
 
 def render_jinja(
@@ -244,39 +320,101 @@ def render_jinja(
     add_generation_prompt: bool = True,
     bos_token: str = "",
     eos_token: str = "",
+    time_limit: float = TEMPLATE_TIME_LIMIT_S,
 ) -> str:
-    """Render a chat template the way llama.cpp front ends do, in a sandbox."""
+    """Render a chat template the way llama.cpp front ends do, in a bounded sandbox.
+
+    A template error (``raise_exception`` too) is a :class:`PromptError`; a template that does
+    not parse, fails in another way, runs too long or builds too much raises
+    :class:`_TemplateFault` for :class:`TemplateFormat` to name the model.
+    """
+    limit = TEMPLATE_MIN_OUTPUT + 4 * sum(len(m.content) for m in messages)
     try:
         compiled = _jinja_env().from_string(template)
-        return compiled.render(
-            messages=[m.as_dict() for m in messages],
-            add_generation_prompt=add_generation_prompt,
-            bos_token=bos_token,
-            eos_token=eos_token,
-        )
+    except TemplateSyntaxError as exc:
+        raise _TemplateFault(_template_fault(exc)) from None
     except TemplateError as exc:
-        raise PromptError(f"chat template failed: {exc}") from None
+        raise _TemplateFault(_template_fault(exc)) from None
+    pieces: list[str] = []
+    size = 0
+    try:
+        with _time_budget(time_limit):
+            for piece in compiled.generate(
+                messages=[m.as_dict() for m in messages],
+                add_generation_prompt=add_generation_prompt,
+                bos_token=bos_token,
+                eos_token=eos_token,
+            ):
+                size += len(piece)
+                if size > limit:
+                    raise _TemplateBudget(f"writes more than {limit} characters")
+                pieces.append(piece)
+    except TemplateError as exc:
+        if "raise_exception" in template and not isinstance(exc, TemplateSyntaxError):
+            # the template refused this conversation on purpose (e.g. roles out of order)
+            raise PromptError(f"chat template failed: {exc}") from None
+        raise _TemplateFault(_template_fault(exc)) from None
+    except (_TemplateBudget, RecursionError, MemoryError) as exc:
+        raise _TemplateFault(_template_fault(exc)) from None
+    except Exception as exc:  # TypeError, OverflowError (sandbox ranges) ...: template code
+        raise _TemplateFault(_template_fault(exc)) from None
+    return "".join(pieces)
+
+
+class _TemplateFault(Exception):
+    """A template that cannot be used, with the reason; not shown to users as it is."""
+
+
+SAMPLE_CONVERSATION = (
+    Message("system", "You are a helpful assistant."),
+    Message("user", "Translate into German: Good morning."),
+    Message("assistant", "Guten Morgen."),
+    Message("user", "And into French?"),
+)
 
 
 @dataclass(frozen=True)
 class TemplateFormat(PromptFormat):
-    """A model's own Jinja chat template, used as it is."""
+    """A model's own Jinja chat template, used as it is (bounded, see above)."""
 
     bos_token: str = ""
     eos_token: str = ""
+    model: str = "the model"  # named in errors
+    fallback: str | None = None  # the project's own format for this model, if it knows one
+
+    def fault(self, reason: str) -> ChatTemplateError:
+        if self.fallback:
+            offer = f"use the project's own format with --prompt-format {self.fallback}"
+        else:
+            offer = "use --prompt-format bayling or --prompt-format bayling-3"
+        return ChatTemplateError(
+            f"the chat template of {self.model} cannot be used ({reason}); {offer}"
+        )
 
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
-        text = render_jinja(
-            self.jinja_template,
-            messages,
-            add_generation_prompt=add_generation_prompt,
-            bos_token=self.bos_token,
-            eos_token=self.eos_token,
-        )
+        try:
+            text = render_jinja(
+                self.jinja_template,
+                messages,
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+            )
+        except _TemplateFault as exc:
+            raise self.fault(str(exc)) from None
         # The tokenizer adds BOS itself; a template that writes it too would double it.
         if self.bos_token and text.startswith(self.bos_token):
             text = text[len(self.bos_token) :]
         return text
+
+    def check(self) -> None:
+        """Render a sample conversation once, so a broken template fails at load, not later."""
+        try:
+            self.render(list(SAMPLE_CONVERSATION))
+        except PromptError:
+            # a template may refuse system messages on purpose; that alone is fine
+            with contextlib.suppress(PromptError):
+                self.render(list(SAMPLE_CONVERSATION[1:]))
 
 
 # --- choosing the format for a model ---------------------------------------------------------
@@ -303,18 +441,36 @@ def select_format(metadata: Mapping[str, Any], tokens: Sequence[str] | None = No
         for fmt in FORMATS.values():
             if template == fmt.jinja_template:
                 return FormatChoice(fmt, "the model's embedded chat template")
-        return FormatChoice(
-            TemplateFormat(
-                name="gguf-template",
-                default_system="",
-                stop_strings=(EOT,) if tokens and EOT in tokens else (),
-                jinja_template=template,
-                description="the chat template embedded in the GGUF",
-                bos_token=str(metadata.get("_bos_token_text", "")),
-                eos_token=str(metadata.get("_eos_token_text", "")),
-            ),
-            "the model's embedded chat template (not a BayLing one)",
+        known = find_known_model(metadata)
+        chosen = TemplateFormat(
+            name="gguf-template",
+            default_system="",
+            stop_strings=(EOT,) if tokens and EOT in tokens else (),
+            jinja_template=template,
+            description="the chat template embedded in the GGUF",
+            bos_token=str(metadata.get("_bos_token_text", "")),
+            eos_token=str(metadata.get("_eos_token_text", "")),
+            model=_model_label(metadata),
+            fallback=known.prompt_format if known is not None else None,
         )
+        chosen.check()  # a broken template fails now, with the model named, not mid-session
+        return FormatChoice(chosen, "the model's embedded chat template (not a BayLing one)")
+    return _format_without_template(metadata, tokens)
+
+
+def _model_label(metadata: Mapping[str, Any]) -> str:
+    for key in ("_file_name", "general.name"):
+        value = metadata.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:120]
+    return "the model"
+
+
+def _format_without_template(
+    metadata: Mapping[str, Any], tokens: Sequence[str] | None
+) -> FormatChoice:
+    from .registry import find_known_model
+
     known = find_known_model(metadata)
     if known is not None:
         return FormatChoice(get_format(known.prompt_format), f"known model {known.name}")

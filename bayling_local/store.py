@@ -7,7 +7,9 @@ Layout, under :func:`bayling_local.paths.models_dir`::
     bayling-2-8b.Q4_K_M.gguf   the models, named ``<name>.<QUANT>.gguf``
     .downloads/                resumable partial downloads of ``models pull``
 
-The manifest is only ever replaced whole (temp file + rename) while holding a file lock, so
+The manifest's format and its checks (it is untrusted data) live in :mod:`.manifest`; turning
+a name the user typed into a GGUF path lives in :mod:`.resolve` (its names are importable from
+here too). The manifest is only ever replaced whole (temp file + rename) while holding a file lock, so
 two processes adding or removing models at once cannot lose each other's changes and a reader
 never sees half a manifest. A model file is renamed into place and registered under the same
 lock, after its header has been validated; a file that failed validation is never registered.
@@ -16,85 +18,58 @@ lock, after its header has been validated; a file that failed validation is neve
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import difflib
 import hashlib
-import json
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from . import paths, registry
-from .atomic import describe_os_error, write_text_atomic
 from .errors import ModelError, OutputError, UsageError
 from .gguf_file import GGUFInfo, inspect_gguf
+from .manifest import MANIFEST_FORMAT as MANIFEST_FORMAT  # re-exported
+from .manifest import (
+    MANIFEST_NAME,
+    NAME_RE,
+    ManifestError,
+    StoreEntry,
+    dump_manifest,
+    is_store_file_name,
+    parse_manifest,
+)
+from .output import describe_os_error, write_text
 from .progress import progress
 
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = 1
 LOCK_TIMEOUT_S = 60.0
-DEMO_RESOURCE = ("demo", "bayling-demo.gguf")
+RUNNABLE_ARCHITECTURES = ("llama",)  # what the engine runs (LLaMA 1/2/3 and BayLing on them)
 PULL_HINT = "bayling-local models pull bayling-2-8b"
 _CHUNK = 1 << 20
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}(:[A-Za-z0-9._+-]{1,40})?$")
+_NAME_RE = NAME_RE
+_RESOLVE_NAMES = frozenset(
+    {
+        "DEMO_RESOURCE",
+        "ResolvedModel",
+        "clear_default_if",
+        "default_model_name",
+        "demo_model_path",
+        "resolve_model",
+        "set_default_model",
+        "unknown_model_error",
+    }
+)
 
 
-@dataclass(frozen=True)
-class StoreEntry:
-    """One installed model, as recorded in the manifest."""
+def __getattr__(name: str) -> Any:
+    """Name resolution moved to :mod:`.resolve`; its names stay importable from here."""
+    if name in _RESOLVE_NAMES:
+        from . import resolve
 
-    name: str
-    file: str  # a file name inside the store, or an absolute path for a linked import
-    size: int
-    sha256: str
-    source: str  # "hf:REPO@COMMIT" (converted), "hf:REPO/FILE@COMMIT" (GGUF) or "import:PATH"
-    quantization: str
-    prompt_format: str
-    architecture: str
-    added: str  # ISO 8601, UTC
-    linked: bool = False
-    known_model: str | None = None  # the registry name, when the GGUF is a known BayLing model
-    context_length: int | None = None
-
-    @property
-    def base_name(self) -> str:
-        """The name without a ``:QUANT`` tag."""
-        return self.name.split(":", 1)[0]
-
-    def path_in(self, root: Path) -> Path:
-        return Path(self.file) if self.linked else root / self.file
-
-    def to_json(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> StoreEntry:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """The GGUF a command should load, and where it came from."""
-
-    path: Path
-    name: str
-    entry: StoreEntry | None = None
-    is_demo: bool = False
-
-    @property
-    def demo_notice(self) -> str:
-        """The one stderr line a caller prints when it runs the demo model."""
-        return (
-            "note: no model is installed, so this runs the tiny bundled demo model (not BayLing: it "
-            f"knows only a few everyday sentence patterns); get BayLing with: {PULL_HINT}"
-        )
+        return getattr(resolve, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def validate_name(name: str) -> str:
@@ -136,20 +111,20 @@ def file_sha256(path: Path, *, description: str | None = None) -> str:
 
 
 def validate_gguf(path: Path) -> GGUFInfo:
-    """The header checks every model passes before it is registered."""
-    from gguf.constants import MODEL_ARCH_NAMES
-
+    """The header checks every model passes before it is registered: one the engine can run
+    (a LLaMA-family architecture, with weights), not merely any GGUF llama.cpp knows."""
     info = inspect_gguf(path)
-    if info.tensor_count == 0:
-        raise ModelError(f"{path} has no weights (a vocabulary-only GGUF?)")
     if not info.architecture:
         raise ModelError(
             f"{path} does not say which model architecture it is (general.architecture)"
         )
-    if info.architecture not in set(MODEL_ARCH_NAMES.values()):
+    if info.architecture not in RUNNABLE_ARCHITECTURES:
         raise ModelError(
-            f"{path} has architecture {info.architecture!r}, which llama.cpp does not run"
+            f"{path} is a {info.architecture!r} model; bayling-local runs LLaMA-family models "
+            "(architecture 'llama') only, so it was not imported"
         )
+    if info.tensor_count == 0:
+        raise ModelError(f"{path} has no weights (a vocabulary-only GGUF?)")
     return info
 
 
@@ -162,15 +137,6 @@ def _prompt_format_of(info: GGUFInfo) -> str:
 
 def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _looks_like_path(text: str) -> bool:
-    return (
-        os.sep in text
-        or "/" in text
-        or text.lower().endswith(".gguf")
-        or text.startswith(("~", "."))
-    )
 
 
 class Store:
@@ -190,27 +156,20 @@ class Store:
         return self.root / ".downloads"
 
     def entries(self) -> list[StoreEntry]:
-        """Installed models in the order they were added. Reading needs no lock."""
+        """Installed models in the order they were added. Reading needs no lock.
+
+        The manifest is checked as untrusted data (:func:`.manifest.parse_manifest`); one that
+        fails is reported with its path and left as it is (writers read it first, so they stop).
+        """
         try:
-            text = self.manifest_path.read_text(encoding="utf-8")
+            data = self.manifest_path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
-            raise ModelError(
-                f"cannot read the model manifest {self.manifest_path}: {exc.strerror}"
+            raise ManifestError(
+                f"cannot read the model manifest {self.manifest_path}: {exc.strerror or exc}"
             ) from None
-        try:
-            data = json.loads(text)
-            if data.get("format") != MANIFEST_FORMAT:
-                raise ModelError(
-                    f"the model manifest {self.manifest_path} has format {data.get('format')!r}; "
-                    "it was written by a newer bayling-local"
-                )
-            return [StoreEntry.from_json(item) for item in data["models"]]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise ModelError(
-                f"the model manifest {self.manifest_path} is damaged; move it away and import the models again"
-            ) from None
+        return parse_manifest(data, self.manifest_path)
 
     def get(self, name: str) -> StoreEntry | None:
         """The entry called ``name``, or matching ``name:QUANT``, or the only one with that base name."""
@@ -254,8 +213,18 @@ class Store:
             lock.release()
 
     def _save(self, entries: list[StoreEntry]) -> None:
-        data = {"format": MANIFEST_FORMAT, "models": [e.to_json() for e in entries]}
-        write_text_atomic(self.manifest_path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        write_text(self.manifest_path, dump_manifest(entries))
+
+    def _own_file(self, entry: StoreEntry) -> Path | None:
+        """The file of a stored (not linked) entry, only if it really lies in the store."""
+        if entry.linked or not is_store_file_name(entry.file):
+            return None
+        path = self.root / entry.file
+        try:
+            inside = path.resolve().parent == self.root.resolve()
+        except OSError:
+            return None
+        return path if inside else None
 
     def _ensure_root(self) -> None:
         try:
@@ -413,9 +382,10 @@ class Store:
         with self.locked() as entries:
             entry = self._find_exact(name, entries)
             self._save([e for e in entries if e is not entry])
-        if not entry.linked:
+        own = self._own_file(entry)
+        if own is not None:
             with contextlib.suppress(FileNotFoundError):
-                (self.root / entry.file).unlink()
+                own.unlink()
         return entry
 
     def _find_exact(self, name: str, entries: list[StoreEntry]) -> StoreEntry:
@@ -428,6 +398,15 @@ class Store:
         if len(matches) > 1:
             names = ", ".join(e.name for e in matches)
             raise UsageError(f"{name!r} matches several models ({names}); name one of them")
+        known = registry.lookup(name.partition(":")[0])
+        if known is not None:
+            installed = ", ".join(e.name for e in entries) or "none"
+            raise UsageError(
+                f"model {known.name!r} is not installed, so there is nothing to remove "
+                f"(installed: {installed})"
+            )
+        from .resolve import unknown_model_error
+
         raise unknown_model_error(name, entries)
 
     def require(self, name: str) -> StoreEntry:
@@ -444,108 +423,9 @@ class Store:
             raise ModelError(
                 f"model {name!r} is not installed; run: bayling-local models pull {target}"
             )
+        from .resolve import unknown_model_error
+
         raise unknown_model_error(name, self.entries())
-
-
-def unknown_model_error(name: str, entries: list[StoreEntry]) -> UsageError:
-    """'unknown model', with the closest installed or known names as a suggestion."""
-    candidates = {e.name for e in entries} | {m.name for m in registry.MODELS}
-    close = difflib.get_close_matches(name.lower(), sorted(candidates), n=3, cutoff=0.5)
-    if close:
-        options = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
-        hint = f"; did you mean {options}?"
-    elif entries:
-        hint = "; see: bayling-local models list"
-    else:
-        hint = f"; get BayLing with: {PULL_HINT}"
-    return UsageError(f"unknown model {name!r}{hint}")
-
-
-def demo_model_path() -> Path | None:
-    """The small demo GGUF shipped inside the package, if this install has it."""
-    resource = resources.files("bayling_local").joinpath(*DEMO_RESOURCE)
-    try:
-        with resources.as_file(resource) as path:
-            return Path(path) if Path(path).is_file() else None
-    except (FileNotFoundError, ModuleNotFoundError):
-        return None
-
-
-def resolve_model(name_or_path: str | None, *, store: Store | None = None) -> ResolvedModel:
-    """Turn ``--model`` (a path, a store name, ``name:QUANT`` or nothing) into a GGUF path.
-
-    Nothing means: the default model from the settings, else the first installed model, else
-    the bundled demo model (``is_demo`` set, so the caller can say so).
-    """
-    store = store or Store()
-    if name_or_path is None:
-        from .settings import load_settings
-
-        default = load_settings().model
-        if default:
-            return resolve_model(default, store=store)
-        entries = store.entries()
-        if entries:
-            return _resolved(store, entries[0])
-        demo = demo_model_path()
-        if demo is not None:
-            return ResolvedModel(path=demo, name="bayling-demo", is_demo=True)
-        raise ModelError(f"no model is installed; get BayLing with: {PULL_HINT}")
-    text = name_or_path.strip()
-    if not text:
-        raise UsageError("empty model name")
-    candidate = Path(text).expanduser()
-    if candidate.is_file():
-        return ResolvedModel(path=candidate, name=candidate.name)
-    if _looks_like_path(text):
-        entry = store.get(text) if _NAME_RE.match(text) else None
-        if entry is None and registry.lookup(text.partition(":")[0]) is not None:
-            entry = store.require(text)  # a hub id such as ICTNLP/bayling-2-7b
-        if entry is not None:
-            return _resolved(store, entry)
-        if candidate.is_dir():
-            raise ModelError(f"{candidate} is a directory, not a GGUF model file")
-        raise ModelError(f"model file not found: {candidate}")
-    return _resolved(store, store.require(text))
-
-
-def _resolved(store: Store, entry: StoreEntry) -> ResolvedModel:
-    path = store.path_of(entry)
-    if not path.is_file():
-        raise ModelError(
-            f"the file of model {entry.name!r} is missing ({path}); "
-            f"run: bayling-local models rm {entry.name}, then pull or import it again"
-        )
-    return ResolvedModel(path=path, name=entry.name, entry=entry)
-
-
-def set_default_model(name_or_path: str, *, store: Store | None = None) -> ResolvedModel:
-    """Make a store model (or a GGUF path) the default for every command."""
-    from .settings import load_settings, save_settings
-
-    resolved = resolve_model(name_or_path, store=store)
-    settings = load_settings(environ={})  # don't write environment overrides into the file
-    settings.model = resolved.entry.name if resolved.entry else str(resolved.path.resolve())
-    save_settings(settings)
-    return resolved
-
-
-def default_model_name() -> str | None:
-    from .settings import load_settings
-
-    return load_settings().model
-
-
-def clear_default_if(name: str) -> bool:
-    """After ``rm``: forget the default if it named the removed model."""
-    from .settings import load_settings, save_settings
-
-    settings = load_settings(environ={})
-    if settings.model is not None and settings.model.lower() == name.lower():
-        settings.model = None
-        save_settings(settings)
-        return True
-    return False
 
 
 def free_bytes(directory: Path) -> int:

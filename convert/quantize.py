@@ -16,10 +16,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from bayling_local.atomic import atomic_path
 from bayling_local.errors import Cancelled, ModelError, OutputError, UsageError
 from bayling_local.gguf_file import inspect_gguf
+from bayling_local.output import atomic_path
 from bayling_local.progress import progress
+
+_LOW_SPACE = 64 << 20  # bytes; less than this left after a failed write means the disk filled
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ def quantize_gguf(
             result.append(exc)
 
     with (
-        atomic_path(dst) as tmp,
+        atomic_path(dst, inputs=(src,)) as tmp,
         progress(f"Quantizing to {quant.name}", None, quiet=not show_progress) as bar,
     ):
         # A worker thread keeps the main thread free to take Ctrl-C while llama.cpp works.
@@ -181,6 +183,22 @@ def quantize_gguf(
         if isinstance(outcome, BaseException):
             raise ModelError(f"llama.cpp could not quantize {src}: {outcome}")
         if outcome != 0:
+            if _disk_full(tmp, log):
+                raise OutputError(f"no space left on the device to write {dst}")
             reason = log.errors[-1] if log.errors else f"error code {outcome}"
             raise ModelError(f"llama.cpp could not quantize {src} to {quant.name}: {reason}")
     return dst
+
+
+def _disk_full(tmp: Path, log: _QuantLog) -> bool:
+    """Whether a failed quantization ran out of disk (llama.cpp only says "iostream error")."""
+    import shutil
+
+    text = " ".join(log.errors).lower()
+    if "no space" in text or "enospc" in text:
+        return True
+    try:
+        free = shutil.disk_usage(tmp.parent).free
+    except OSError:
+        return False
+    return free < _LOW_SPACE and ("iostream" in text or "write" in text or not text)

@@ -180,7 +180,7 @@ def test_resolve_paths_and_missing_files(home, gguf_file, capsys):
 
 
 def test_empty_store_falls_back_to_the_demo(home, monkeypatch):
-    from bayling_local import store as store_module
+    from bayling_local import resolve as store_module
 
     monkeypatch.setattr(store_module, "demo_model_path", lambda: None)
     with pytest.raises(ModelError, match="models pull bayling-2-8b"):

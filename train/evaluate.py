@@ -109,14 +109,17 @@ def evaluate_gguf(
     model: Path | str, items: Sequence[EvalItem], *, threads: int | None = None
 ) -> BleuReport:
     """Translate every item greedily with the app's engine and score it."""
-    from bayling_local.engine import EngineConfig, SamplingConfig, load_engine
     from bayling_local.languages import resolve
+    from bayling_local.runtime import load_runtime
+    from bayling_local.settings import Settings
     from bayling_local.translate import translation_messages
 
-    sampling = SamplingConfig(max_tokens=128, temperature=0.0, repeat_penalty=1.0)
+    # The built-in defaults, not the user's settings file: scores must not depend on it.
+    settings = Settings(threads=threads, max_tokens=128)
     report = BleuReport()
     grouped: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    with load_engine(EngineConfig(model_path=Path(model), threads=threads)) as engine:
+    with load_runtime(settings, model=Path(model)) as runtime:
+        engine, sampling = runtime.engine, runtime.sampling.translation
         for item in items:
             messages = translation_messages(
                 item.source,
