@@ -176,10 +176,19 @@ def _setting_flags(flags: dict) -> dict:
 @click.command("prompt")
 @click.option("--format", "format_name", type=click.Choice(["bayling", "bayling-3"]), required=True)
 @click.option("--no-generation-prompt", is_flag=True, help="Leave out the open assistant turn.")
-def prompt_command(format_name: str, no_generation_prompt: bool) -> None:
+@click.option(
+    "--jinja",
+    is_flag=True,
+    help="Print the format's Jinja chat template instead (for vLLM, TGI, llama-server).",
+)
+def prompt_command(format_name: str, no_generation_prompt: bool, jinja: bool = False) -> None:
     """Print the exact prompt for a JSON list of {"role", "content"} messages read on stdin."""
     from ..prompts import get_format, to_messages
 
+    if jinja:  # servers that tokenize without special tokens need the template to write BOS
+        sys.stdout.write("{{- bos_token -}}" + get_format(format_name).jinja_template + "\n")
+        sys.stdout.flush()
+        return
     data = read_input(None)
     try:
         items = json.loads(data)

@@ -1,0 +1,158 @@
+"""CLI command ``serve``: the OpenAI- and LibreTranslate-compatible server (see docs/SERVING.md).
+
+The address and the key are checked before the model loads, so a refused bind costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import click
+
+from ..settings import load_settings
+from .common import engine_options, notice
+
+
+def register(group: click.Group) -> None:
+    group.add_command(serve_command)
+
+
+def _model_id(name: str) -> str:
+    """The id clients name the model by: the store name, or a GGUF file's stem."""
+    stem = Path(name).name.removesuffix(".gguf") if name.endswith(".gguf") else name
+    return re.sub(r"\s+", "-", stem.strip()) or "bayling"
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port (0: any free).")
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1, max=256),
+    help="Requests decoded together (default: the settings', else 4).",
+)
+@click.option(
+    "--queue",
+    "queue_size",
+    type=click.IntRange(min=0),
+    default=64,
+    show_default=True,
+    help="Requests that may wait for a slot; beyond that the server answers 503 at once.",
+)
+@click.option(
+    "--api-key",
+    envvar="BAYLING_LOCAL_API_KEY",
+    help="Require this key (Authorization: Bearer KEY). Needed to listen beyond 127.0.0.1.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="A browser origin allowed to call the server (repeatable), e.g. https://example.com.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds in-flight requests get to finish on SIGTERM / Ctrl-C.",
+)
+@click.option("--verbose", is_flag=True, help="Log every request on stderr.")
+@engine_options
+def serve_command(
+    host: str,
+    port: int,
+    parallel: int | None,
+    queue_size: int,
+    api_key: str | None,
+    cors_origins: tuple[str, ...],
+    grace: float,
+    verbose: bool,
+    **engine_flags,
+) -> None:
+    """Serve BayLing over HTTP: the OpenAI API (/v1) and LibreTranslate's API (/translate).
+
+    \b
+    Examples:
+      bayling-local serve                                  # http://127.0.0.1:8765
+      bayling-local serve --cors-origin https://example.com
+      bayling-local serve --host 0.0.0.0 --api-key "$KEY"  # reachable from the network
+    """
+    from ..server.config import ServerConfig
+
+    quiet = bool(engine_flags.get("quiet"))
+    settings = load_settings().with_overrides(
+        **{k: engine_flags.get(k) for k in ("threads", "gpu_layers", "context", "model")}
+    )
+    if parallel is None:
+        parallel = getattr(settings, "parallel", None) or 4
+    # Checked before the model loads: a refused address or key costs nothing.
+    config = ServerConfig(
+        host=host,
+        port=port,
+        parallel=parallel,
+        queue=queue_size,
+        api_key=api_key,
+        cors_origins=tuple(cors_origins),
+        max_tokens=engine_flags.get("max_tokens"),
+        grace=grace,
+    )
+    if engine_flags.get("max_tokens") is not None and engine_flags["max_tokens"] < 1:
+        from ..errors import UsageError
+
+        raise UsageError("--max-tokens must be at least 1")
+    engine, name, chat_sampling = _load(settings, engine_flags)
+    from dataclasses import replace
+
+    from ..server.backend import Backend
+    from ..server.run import serve
+
+    config = replace(config, model_id=_model_id(name), model_aliases=_aliases(name, engine))
+    backend = Backend(engine, config, chat_sampling=chat_sampling)
+
+    def ready(url: str) -> None:
+        notice(
+            f"serving {config.model_id} on {url}  (OpenAI: {url}/v1  LibreTranslate: {url}/translate"
+            f"  docs: {url}/docs; {config.parallel} at once, {config.queue} queued; Ctrl-C stops)",
+            quiet=quiet,
+        )
+
+    try:
+        serve(
+            backend, on_ready=ready, log_level="info" if verbose else "warning", access_log=verbose
+        )
+    finally:
+        engine.close()
+    notice("server stopped", quiet=quiet)
+
+
+def _aliases(name: str, engine) -> tuple[str, ...]:
+    aliases = {name, engine.model_name, os.path.basename(name)}
+    return tuple(sorted(a for a in aliases if a and a != _model_id(name)))
+
+
+def _load(settings, flags):
+    """The engine, the name it was resolved by, and the chat sampling defaults."""
+    try:
+        from .common import load_runtime_for  # the one settings -> engine path (runtime.py)
+    except ImportError:  # pragma: no cover - before runtime.py landed
+        load_runtime_for = None
+    if load_runtime_for is not None:
+        runtime = load_runtime_for(settings, flags)
+        return runtime.engine, runtime.resolved.name, runtime.sampling.chat
+    from ..engine import SamplingConfig
+    from ..store import resolve_model
+    from .common import load_engine_for
+
+    name = resolve_model(flags.get("model") or settings.model).name
+    engine = load_engine_for(settings, flags)
+    sampling = SamplingConfig(
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=settings.top_k,
+        repeat_penalty=settings.repeat_penalty,
+    )
+    return engine, name, sampling

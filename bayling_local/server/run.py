@@ -1,0 +1,83 @@
+"""Running the app under uvicorn: bind first (a taken port is one clear line, not a log dump),
+serve, and drain on SIGTERM or Ctrl-C.
+
+On the first signal uvicorn stops accepting connections and waits up to ``grace`` seconds for
+the requests in flight to finish; then it cancels what is left, and the app's shutdown cancels
+any decode still running and stops the batch engine. A second Ctrl-C ends at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+from ..errors import UsageError
+from .app import create_app
+from .backend import Backend
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port)."""
+    try:
+        infos = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(
+    backend: Backend,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+    log_level: str = "warning",
+    access_log: bool = False,
+) -> None:
+    """Serve until a signal; returns after the drain (the backend is closed by then)."""
+    import uvicorn
+
+    config = backend.config
+    sock = bind(config.host, config.port)
+    app = create_app(backend)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=access_log,
+            timeout_graceful_shutdown=max(0.1, config.grace),
+            timeout_keep_alive=5,
+            lifespan="on",
+            server_header=False,
+        )
+    )
+
+    async def main() -> None:
+        task = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if server.started and on_ready is not None:
+            on_ready(url_of(sock))
+        await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        backend.close()
+        sock.close()
