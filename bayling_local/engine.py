@@ -10,16 +10,15 @@ between tokens, and reports prefill and decode speed.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .decoder import Decoder, Job, SampleJob, Sampling, SeqStats, load_model
 from .errors import Cancelled, ContextOverflowError, ModelError
 from .gguf_file import GGUFInfo, inspect_gguf
 from .prompts import FormatChoice, Message, PromptFormat, get_format, select_format
@@ -107,35 +106,6 @@ class GenerationStats:
         }
 
 
-class _StopMatcher:
-    """Holds back text that might be the start of a stop string until it is decided."""
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self.stops = tuple(s for s in stops if s)
-        self.pending = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """Return ``(text safe to emit, stopped)``."""
-        self.pending += text
-        cut = min((i for i in (self.pending.find(s) for s in self.stops) if i >= 0), default=-1)
-        if cut >= 0:
-            out, self.pending = self.pending[:cut], ""
-            return out, True
-        hold = 0
-        for stop in self.stops:
-            for length in range(min(len(stop) - 1, len(self.pending)), 0, -1):
-                if self.pending.endswith(stop[:length]):
-                    hold = max(hold, length)
-                    break
-        out = self.pending[: len(self.pending) - hold]
-        self.pending = self.pending[len(self.pending) - hold :]
-        return out, False
-
-    def flush(self) -> str:
-        out, self.pending = self.pending, ""
-        return out
-
-
 @dataclass
 class Generation:
     """A streaming generation: iterate it for text pieces; ``text`` and ``stats`` at the end.
@@ -183,31 +153,62 @@ class Engine:
                 self.info.format_metadata(), ["<|eot_id|>"] if self.info.has_eot else []
             )
         )
-        self._lock = threading.Lock()
-        self._llm = self._load()
+        self._lock = threading.Lock()  # one Engine.chat/complete generation at a time
+        self.step_lock = threading.RLock()  # one decoder step at a time (engine and batch)
+        self._threads = self.config.threads or physical_cores()
+        self._model = self._load()
         self._stop_ids = self._end_of_generation_ids()
+        self._decoder: Decoder | None = None
+        self._decoder = self._make_decoder(cells=self._requested_context(), max_seqs=4)
 
     # -- loading -------------------------------------------------------------------------------
 
-    def _load(self):  # -> llama_cpp.Llama
-        import llama_cpp
-
-        n_ctx = self._requested_context()
-        threads = self.config.threads or physical_cores()
+    def _load(self):  # -> llama_cpp._internals.LlamaModel
         try:
             with _quiet_stderr():
-                return llama_cpp.Llama(
-                    model_path=str(self.config.model_path),
-                    n_ctx=n_ctx,
-                    n_batch=min(self.config.batch_size, n_ctx),
-                    n_threads=threads,
-                    n_threads_batch=threads,
-                    n_gpu_layers=self.config.gpu_layers,
+                return load_model(
+                    self.config.model_path,
+                    gpu_layers=self.config.gpu_layers,
                     use_mmap=self.config.use_mmap,
-                    verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"llama.cpp could not load {self.config.model_path}: {exc}") from None
+
+    def _make_decoder(self, *, cells: int, max_seqs: int) -> Decoder:
+        n_ctx = self._requested_context()
+        n_batch = min(self.config.batch_size, max(n_ctx, 64))
+        try:
+            with _quiet_stderr():
+                return Decoder(
+                    self._model,
+                    n_ctx_seq=n_ctx,
+                    cells=max(cells, n_ctx),
+                    max_seqs=max_seqs,
+                    threads=self._threads,
+                    n_batch=n_batch,
+                    n_ubatch=n_batch,
+                    stop_ids=self._stop_ids,
+                )
+        except MemoryError as exc:
+            raise ModelError(str(exc)) from None
+
+    def reserve(self, *, cells: int, max_seqs: int) -> Decoder:
+        """A decoder with at least ``cells`` KV cells for ``max_seqs`` sequences (remade only
+        when the current one is smaller; the engine must be idle then)."""
+        with self.step_lock:
+            current = self._decoder
+            assert current is not None
+            if current.cells >= cells and current.max_seqs >= max_seqs:
+                return current
+            if not current.idle:
+                raise RuntimeError("the decoder is busy; it cannot grow now")
+            with _quiet_stderr():
+                current.close()
+            self._decoder = None
+            self._decoder = self._make_decoder(
+                cells=max(cells, current.cells), max_seqs=max(max_seqs, current.max_seqs)
+            )
+            return self._decoder
 
     def _requested_context(self) -> int:
         trained = self.info.context_length or 2048
@@ -216,13 +217,13 @@ class Engine:
     def _end_of_generation_ids(self) -> frozenset[int]:
         import llama_cpp
 
-        vocab = self._llm._model.vocab
-        ids = {self._llm.token_eos()}
+        vocab = self._model.vocab
+        ids = {self._model.token_eos()}
         eot = llama_cpp.llama_vocab_eot(vocab)
         if eot >= 0:
             ids.add(eot)
         for text in ("<|eot_id|>", "<|end_of_text|>", "</s>"):
-            tokens = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+            tokens = self._model.tokenize(text.encode(), add_bos=False, special=True)
             if len(tokens) == 1 and llama_cpp.llama_vocab_is_eog(vocab, tokens[0]):
                 ids.add(tokens[0])
         return frozenset(i for i in ids if i >= 0)
@@ -235,13 +236,26 @@ class Engine:
 
     @property
     def n_ctx(self) -> int:
-        """Usable context: llama.cpp rounds its cache up to 256 tokens; a user's cap still holds."""
-        return min(self._llm.n_ctx(), self._requested_context())
+        """Usable context per sequence: the model's own length or the user's cap."""
+        return self._requested_context()
 
     @property
-    def llama(self):  # -> llama_cpp.Llama
-        """The underlying llama-cpp-python model, for tools that measure it (``bench``)."""
-        return self._llm
+    def threads(self) -> int:
+        return self._threads
+
+    @property
+    def decoder(self) -> Decoder:
+        """The native multi-sequence decode loop (shared by chat, translate and batches)."""
+        assert self._decoder is not None, "the engine is closed"
+        return self._decoder
+
+    @property
+    def n_vocab(self) -> int:
+        return self.decoder.n_vocab
+
+    def kv_bytes_per_cell(self) -> int:
+        """Bytes of F16 KV cache one token of one sequence costs."""
+        return kv_bytes_per_cell(self.info)
 
     @property
     def model_name(self) -> str:
@@ -253,10 +267,10 @@ class Engine:
 
     def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
         """Token ids as the model will see them (special tokens such as ``</s>`` recognised)."""
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        return self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return self._llm.detokenize(list(tokens)).decode("utf-8", errors="replace")
+        return self._model.detokenize(list(tokens)).decode("utf-8", errors="replace")
 
     def render(self, messages: Sequence[Message]) -> str:
         return self.prompt_format.render(messages)
@@ -294,17 +308,6 @@ class Engine:
         pieces = self._stream(tokens, sampling, stop_strings, stats, event)
         return Generation(pieces, stats, event)
 
-    def _cached_prefix(self, tokens: Sequence[int]) -> int:
-        llm = self._llm
-        if llm.n_tokens == 0:
-            return 0
-        common = 0
-        for a, b in zip(llm.input_ids[: llm.n_tokens], tokens):
-            if a != b:
-                break
-            common += 1
-        return min(common, len(tokens) - 1)
-
     def _stream(
         self,
         tokens: list[int],
@@ -313,75 +316,68 @@ class Engine:
         stats: GenerationStats,
         cancel: threading.Event,
     ) -> Iterator[str]:
+        """Drive the shared decoder for one sequence, one token per request of the consumer."""
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("the engine is already generating")
-        llm = self._llm
+        room = self.n_ctx - len(tokens)
+        limit = min(sampling.max_tokens, room)
+        pieces: list[str] = []
+        job = SampleJob(tokens, limit, to_native(sampling), stops, pull=True, on_text=pieces.append)
+        job.limit_reason = "length" if limit == sampling.max_tokens else "context"
+        decoder = self.decoder
         try:
-            if sampling.seed is not None:
-                llm.set_seed(sampling.seed)
-            stats.cached_tokens = self._cached_prefix(tokens)
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            matcher = _StopMatcher(stops)
-            room = self.n_ctx - len(tokens)
-            limit = min(sampling.max_tokens, room)
-            start = time.perf_counter()
-            first_at = start
-            generator = llm.generate(
-                tokens,
-                top_k=sampling.top_k,
-                top_p=sampling.top_p,
-                min_p=sampling.min_p,
-                temp=sampling.temperature,
-                repeat_penalty=sampling.repeat_penalty,
-            )
-            finish: FinishReason = "length" if limit == sampling.max_tokens else "context"
-            try:
-                for token in generator:
-                    now = time.perf_counter()
-                    if stats.generated_tokens == 0:
-                        first_at = now
-                        stats.prefill_seconds = now - start
-                    if token in self._stop_ids:
-                        finish = "stop"
-                        break
-                    stats.generated_tokens += 1
-                    stats.decode_seconds = now - first_at
-                    piece = decoder.decode(llm.detokenize([token]))
-                    text, stopped = matcher.feed(piece)
-                    if text:
-                        yield text
-                    if stopped:
-                        finish = "stop"
-                        break
-                    if cancel.is_set():
-                        finish = "cancelled"
-                        break
-                    if stats.generated_tokens >= limit:
-                        break
-                else:
-                    finish = "stop"
-            finally:
-                generator.close()
-            stats.decode_seconds = (
-                time.perf_counter() - first_at if stats.generated_tokens > 1 else 0.0
-            )
-            if finish != "stop":
-                tail = matcher.flush() + decoder.decode(b"", final=True)
-                if tail:
-                    yield tail
-            stats.finish_reason = finish
+            self._admit(decoder, job)
+            while not job.finished:
+                if cancel.is_set():
+                    with self.step_lock:
+                        decoder.cancel(job)
+                    break
+                job.wanted = True
+                while job.wanted and not job.finished:
+                    with self.step_lock:
+                        if job.wanted and not job.finished:
+                            decoder.step()
+                _copy_stats(job.stats, stats)
+                if pieces:
+                    text = "".join(pieces)
+                    pieces.clear()
+                    yield text
+            _copy_stats(job.stats, stats)
+            if pieces:
+                yield "".join(pieces)
         except KeyboardInterrupt:
-            stats.finish_reason = "cancelled"
+            with self.step_lock:
+                decoder.cancel(job)
+            _copy_stats(job.stats, stats)
             raise Cancelled("interrupted") from None
         finally:
+            if not job.finished:
+                with self.step_lock:
+                    decoder.cancel(job)
+                _copy_stats(job.stats, stats)
             self._lock.release()
+
+    def _admit(self, decoder: Decoder, job: Job) -> None:
+        """Start ``job`` as soon as the decoder has room (a batch may hold it for a while)."""
+        while True:
+            with self.step_lock:
+                if decoder.fits(job):
+                    decoder.admit(job)
+                    return
+                if decoder.idle:
+                    raise ContextOverflowError("the request does not fit in the KV cache")
+                decoder.step()
 
     def close(self) -> None:
         """Free the model's memory now rather than at garbage collection."""
-        llm, self._llm = self._llm, None
-        if llm is not None:
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            with self.step_lock, contextlib.suppress(Exception), _quiet_stderr():
+                decoder.close()
+        model, self._model = self._model, None
+        if model is not None:
             with contextlib.suppress(Exception):
-                llm.close()
+                model.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -409,6 +405,41 @@ def _quiet_stderr() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def to_native(sampling: SamplingConfig) -> Sampling:
+    """The decoder's sampler-chain settings for ``sampling``."""
+    return Sampling(
+        temperature=sampling.temperature,
+        top_k=sampling.top_k,
+        top_p=sampling.top_p,
+        min_p=sampling.min_p,
+        repeat_penalty=sampling.repeat_penalty,
+        seed=sampling.seed,
+    )
+
+
+def _copy_stats(source: SeqStats, target: GenerationStats) -> None:
+    target.prompt_tokens = source.prompt_tokens
+    target.cached_tokens = source.cached_tokens
+    target.generated_tokens = source.generated_tokens
+    target.prefill_seconds = source.prefill_seconds
+    target.decode_seconds = source.decode_seconds
+    target.finish_reason = source.finish_reason
+
+
+def kv_bytes_per_cell(info: GGUFInfo) -> int:
+    """F16 K and V for every layer: 2 tensors x layers x (kv heads x head size) x 2 bytes."""
+    arch = info.architecture or "llama"
+
+    def meta(key: str, default: int) -> int:
+        value = info.metadata.get(f"{arch}.{key}")
+        return int(value) if isinstance(value, int) and value > 0 else default
+
+    heads = meta("attention.head_count", 32)
+    kv_heads = meta("attention.head_count_kv", heads)
+    head_dim = meta("attention.key_length", meta("embedding_length", 4096) // heads)
+    return 2 * meta("block_count", 32) * kv_heads * head_dim * 2
 
 
 def load_engine(config: EngineConfig) -> Engine:

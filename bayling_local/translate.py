@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .batch import BatchEngine, DecodeRequest, DecodeResult
 from .engine import Engine, GenerationStats, SamplingConfig
 from .errors import Cancelled, ContextOverflowError, InputError
 from .languages import Language
@@ -113,11 +114,14 @@ class Translator:
         *,
         instruction_lang: InstructionLang = "en",
         system: str | None = None,
+        parallel: int | None = None,
     ) -> None:
         self.engine = engine
         self.sampling = sampling
         self.instruction_lang = instruction_lang
         self.system = system
+        self.parallel = parallel
+        self._batch: BatchEngine | None = None
 
     def messages_for(
         self, text: str, target: Language, constraints: Sequence[str] = ()
@@ -174,6 +178,20 @@ class Translator:
         cancel: threading.Event | None = None,
     ) -> TranslationResult:
         """Translate ``text``; ``on_text`` receives the output as it is produced, layout included."""
+        try:
+            return self._translate(text, target, source, constraints, on_text, cancel)
+        except KeyboardInterrupt:
+            raise Cancelled("interrupted") from None
+
+    def _translate(
+        self,
+        text: str,
+        target: Language,
+        source: Language | None,
+        constraints: Sequence[str],
+        on_text: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+    ) -> TranslationResult:
         lines, pieces = self.plan(text, target, constraints)
         bodies: list[list[str]] = [[] for _ in lines]
         result = TranslationResult(text="", target=target, source=source, pieces=len(pieces))
@@ -215,6 +233,187 @@ class Translator:
         emit(lines[-1].trail)
         result.text = join_lines(lines, [join_pieces(parts) for parts in bodies])
         return result
+
+    # -- many segments at once -------------------------------------------------------------------
+
+    @property
+    def batch(self) -> BatchEngine:
+        """The batch engine this translator decodes segments on (started on first use)."""
+        return self._batch_for(1)
+
+    def _batch_for(self, beam: int) -> BatchEngine:
+        if self._batch is not None and self._batch._beam < beam:
+            self._batch.close()
+            self._batch = None
+        if self._batch is None:
+            self._batch = BatchEngine(self.engine, self.parallel, beam=beam)
+        return self._batch
+
+    def close(self) -> None:
+        """Stop the batch engine's scheduler (the engine itself stays loaded)."""
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
+
+    def _segment_messages(
+        self,
+        text: str,
+        target: Language,
+        constraints: Sequence[str],
+        history: Sequence[tuple[str, str]],
+        budget: int,
+    ) -> list[Message]:
+        """The instruction for ``text`` after as many of the latest ``history`` turns as fit."""
+        turns = list(history)
+        while True:
+            messages = [Message("system", self.system)] if self.system else []
+            for source_text, translated in turns:
+                messages.append(
+                    Message(
+                        "user",
+                        build_instruction(
+                            source_text, target, instruction_lang=self.instruction_lang
+                        ),
+                    )
+                )
+                messages.append(Message("assistant", translated))
+            messages.append(
+                Message(
+                    "user",
+                    build_instruction(
+                        text,
+                        target,
+                        instruction_lang=self.instruction_lang,
+                        constraints=constraints,
+                    ),
+                )
+            )
+            if not turns:
+                return messages
+            used = len(self.engine.tokenize(self.engine.render(messages)))
+            if used + budget <= self.engine.n_ctx:
+                return messages
+            turns.pop(0)  # the oldest context goes first
+
+    def translate_segments(
+        self,
+        segments: Sequence[str],
+        target: Language,
+        *,
+        source: Language | None = None,
+        constraints: Sequence[Sequence[str] | None] | None = None,
+        beam: int = 1,
+        n_best: int = 1,
+        history: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+        on_done: Callable[[int, SegmentResult], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[SegmentResult]:
+        """Translate each segment on its own, many at once; results come in input order.
+
+        A segment too long for the context is split to fit (as :meth:`translate` does) and its
+        pieces' translations joined. ``constraints[i]`` are phrases segment ``i``'s translation
+        must contain (named in the instruction and enforced by constrained beam search);
+        ``history[i]`` are earlier ``(source, translation)`` turns given as context.
+        ``on_done(i, result)`` is called as each segment finishes (in the calling thread).
+        Setting ``cancel`` stops the work: unfinished segments come back with the finish reason
+        ``"cancelled"`` and what they had so far.
+        """
+        del source  # BayLing's instruction names only the target language
+        if constraints is not None and len(constraints) != len(segments):
+            raise ValueError("constraints must have one entry per segment")
+        if history is not None and len(history) != len(segments):
+            raise ValueError("history must have one entry per segment")
+        if not 1 <= n_best <= beam:
+            raise ValueError("n_best must be between 1 and beam")
+        stops = tuple(dict.fromkeys((*self.engine.prompt_format.stop_strings, *self.sampling.stop)))
+        requests: list[DecodeRequest] = []
+        owners: list[tuple[int, int, int]] = []  # (segment, line, piece) of each request
+        layouts: list[tuple[list[Line], list[list[int]]]] = []
+        for index, segment in enumerate(segments):
+            phrases = tuple(p for p in (constraints[index] or ()) if p) if constraints else ()
+            turns = tuple(history[index] or ()) if history else ()
+            lines, pieces = self.plan(segment, target, phrases)
+            slots: list[list[int]] = [[] for _ in lines]
+            for number, piece in enumerate(pieces):
+                source_tokens = len(self.engine.tokenize(piece.text, add_bos=False))
+                budget = self._output_budget(source_tokens)
+                sampling = _replace_max_tokens(self.sampling, budget)
+                # A phrase split across pieces cannot be forced; force only those the piece names.
+                required = tuple(p for p in phrases if len(pieces) == 1 or p in piece.text)
+                messages = self._segment_messages(
+                    piece.text, target, phrases, turns if number == 0 else (), budget
+                )
+                slots[piece.line].append(len(requests))
+                owners.append((index, piece.line, number))
+                requests.append(
+                    DecodeRequest(
+                        self.engine.render(messages),
+                        sampling,
+                        stops,
+                        beam=beam,
+                        n_best=n_best,
+                        required=required if len(pieces) == 1 else (),
+                    )
+                )
+            layouts.append((lines, slots))
+
+        results: list[DecodeResult | None] = [None] * len(requests)
+        remaining = [sum(len(s) for s in slots) for _, slots in layouts]
+        finished: list[SegmentResult | None] = [None] * len(segments)
+
+        def assemble(index: int) -> SegmentResult:
+            lines, slots = layouts[index]
+            parts = [[results[r] for r in slot] for slot in slots]
+            stats = GenerationStats()
+            finish: str = "stop"
+            for part in (p for line in parts for p in line if p is not None):
+                _accumulate(stats, part.stats)
+                if part.finish_reason != "stop" and finish != "cancelled":
+                    finish = part.finish_reason
+            bodies = [
+                join_pieces([p.text.strip() for p in line if p is not None]) for line in parts
+            ]
+            text = join_lines(lines, bodies)
+            single = [p for line in parts for p in line if p is not None]
+            if len(single) == 1:
+                alternatives = [
+                    (text_of(lines, alt), score) for alt, score in single[0].alternatives
+                ]
+            else:
+                alternatives = [(text, sum(s for p in single for _, s in p.alternatives[:1]))]
+            stats.finish_reason = finish  # type: ignore[assignment]
+            return SegmentResult(segments[index], text, alternatives, finish, stats)
+
+        def text_of(lines: list[Line], body: str) -> str:
+            return join_lines(lines, [body.strip() if line.body else "" for line in lines])
+
+        def done(request_index: int, result: DecodeResult) -> None:
+            results[request_index] = result
+            segment_index = owners[request_index][0]
+            remaining[segment_index] -= 1
+            if remaining[segment_index] == 0:
+                finished[segment_index] = assemble(segment_index)
+                if on_done is not None:
+                    on_done(segment_index, finished[segment_index])  # type: ignore[arg-type]
+
+        for index, count in enumerate(remaining):  # segments with nothing to translate
+            if count == 0:
+                finished[index] = assemble(index)
+                if on_done is not None:
+                    on_done(index, finished[index])  # type: ignore[arg-type]
+        self._batch_for(beam).run(requests, on_done=done, cancel=cancel)
+        return [r for r in finished if r is not None]
+
+
+@dataclass
+class SegmentResult:
+    """One translated segment: the best text, the n-best alternatives, and what it cost."""
+
+    source: str
+    text: str
+    alternatives: list[tuple[str, float]]  # best first: (text, score)
+    finish_reason: str  # "stop" | "length" | "context" | "cancelled"
+    stats: GenerationStats
 
 
 def emit_cjk_joined(previous: str) -> bool:

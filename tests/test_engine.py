@@ -20,9 +20,9 @@ def test_context_comes_from_the_model(tiny_spm_gguf: Path) -> None:
     engine = Engine(EngineConfig(tiny_spm_gguf))
     assert engine.n_ctx == inspect_gguf(tiny_spm_gguf).context_length
     assert engine.n_ctx != 512 or inspect_gguf(tiny_spm_gguf).context_length == 512
-    assert engine.llama.n_threads == physical_cores()
+    assert engine.threads == physical_cores()
     capped = Engine(EngineConfig(tiny_spm_gguf, context=128, threads=1))
-    assert capped.n_ctx == 128 and capped.llama.n_threads == 1
+    assert capped.n_ctx == 128 and capped.threads == 1
 
 
 def test_format_is_chosen_from_the_model(tiny_spm_gguf: Path, tiny_bpe_gguf: Path) -> None:
