@@ -1,0 +1,738 @@
+"""Document formats: every format round-trips, keeps its structure, and fills what it should.
+
+The documents are written by the tests (a Markdown README with code and tables, a two-cue SRT
+with a two-line cue, WebVTT, an HTML page with scripts and attributes, a DOCX with a table, a
+header and mixed-style runs, a small EPUB, a PO catalogue with plurals and placeholders, XLIFF
+1.2 and 2.0). These tests use stand-in translators (identity, upper case) and run in well under
+a second each; tests/test_documents_model.py runs the same documents through real tiny models.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import io
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from bayling_local.documents import DocumentOptions, translate_bytes, translate_document
+from bayling_local.documents.formats import FORMATS, format_for, load
+from bayling_local.documents.model import tokens_in
+from bayling_local.engine import GenerationStats
+from bayling_local.errors import InputError, OutputError, UsageError
+from bayling_local.languages import resolve
+from bayling_local.translate import SegmentResult
+
+# --- the documents ------------------------------------------------------------------------------
+
+MARKDOWN = """\
+---
+title: Project guide
+version: 2
+---
+# The project
+
+This tool translates *documents* offline. Install it with `pip install bayling-local`, then
+read [the guide](https://example.com/guide "Guide") or https://example.com/faq.
+
+## Usage
+
+```bash
+bayling-local translate -i README.md -o LIESMICH.md
+```
+
+| Option | Meaning |
+|--------|---------|
+| `-t` | Target language |
+| `-o` | Output file |
+
+<div align="center">A raw HTML block stays.</div>
+
+- First item of the list.
+- Second **important** item.
+
+> A quoted remark.
+"""
+
+SRT = """\
+1
+00:00:01,000 --> 00:00:03,500
+The weather is nice today,
+so we go for a walk.
+
+2
+00:00:04,000 --> 00:00:05,250
+<i>See you tomorrow.</i>
+
+"""
+
+VTT = """\
+WEBVTT
+
+NOTE a comment that stays
+
+intro
+00:00:01.000 --> 00:00:03.500 align:start
+<v Anna>The weather is nice today,
+so we go for a walk.
+
+00:00:04.000 --> 00:00:05.250
+See you tomorrow.
+"""
+
+HTML = """\
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Offline translation</title>
+<script>var greeting = "<b>do not translate</b>"; if (a < b) { run(); }</script>
+<style>p { color: #333; }</style>
+</head>
+<body>
+<!-- a comment -->
+<h1 title="Main heading">Welcome &amp; hello</h1>
+<p class="intro">Translate <b>whole documents</b> on your own machine.<br/>Nothing leaves it.</p>
+<img src="cat.png" alt="A sleeping cat">
+<pre>keep   this   layout</pre>
+<p>Run <code>bayling-local translate</code> to start.</p>
+<p translate="no">BayLing</p>
+<ul><li>Fast</li><li>Private</li></ul>
+</body>
+</html>
+"""
+
+PO_HEADER = {
+    "Project-Id-Version": "demo 1.0",
+    "Content-Type": "text/plain; charset=UTF-8",
+    "Language": "de",
+    "Plural-Forms": "nplurals=2; plural=(n != 1);",
+}
+
+XLIFF12 = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<xliff version="1.2" xmlns="urn:oasis:names:tc:xliff:document:1.2">
+  <file source-language="en" target-language="de" datatype="plaintext" original="app.strings">
+    <body>
+      <trans-unit id="greeting">
+        <source>Hello <g id="1">dear</g> user<x id="2"/>, welcome back.</source>
+      </trans-unit>
+      <trans-unit id="done">
+        <source>Saved.</source>
+        <target>Gespeichert.</target>
+      </trans-unit>
+      <trans-unit id="brand" translate="no">
+        <source>BayLing</source>
+      </trans-unit>
+    </body>
+  </file>
+</xliff>
+"""
+
+XLIFF20 = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<xliff xmlns="urn:oasis:names:tc:xliff:document:2.0" version="2.0" srcLang="en" trgLang="fr">
+  <file id="f1">
+    <unit id="u1">
+      <segment>
+        <source>Press <pc id="1">Save</pc> to keep your changes<ph id="2"/>.</source>
+      </segment>
+    </unit>
+    <unit id="u2">
+      <segment state="final">
+        <source>Cancel</source>
+        <target>Annuler</target>
+      </segment>
+    </unit>
+  </file>
+</xliff>
+"""
+
+
+def make_po() -> str:
+    import polib
+
+    catalogue = polib.POFile(wrapwidth=78)
+    catalogue.metadata = dict(PO_HEADER)
+    catalogue.append(
+        polib.POEntry(
+            msgid="Hello %s, you have {count} new messages.",
+            occurrences=[("app.py", "12")],
+            comment="Greeting on the start page",
+            flags=["python-brace-format"],
+        )
+    )
+    catalogue.append(
+        polib.POEntry(
+            msgid="%d file was deleted.",
+            msgid_plural="%d files were deleted.",
+            msgstr_plural={0: "", 1: ""},
+            flags=["c-format"],
+        )
+    )
+    catalogue.append(polib.POEntry(msgid="Save", msgstr="Speichern"))
+    catalogue.append(polib.POEntry(msgid="Open the <b>%(name)s</b> folder", msgctxt="menu"))
+    return str(catalogue) + "\n"
+
+
+def make_docx() -> bytes:
+    import docx
+    from docx.shared import Pt
+
+    document = docx.Document()
+    header = document.sections[0].header
+    header.paragraphs[0].text = "Quarterly report"
+    document.add_heading("Results of the year", level=1)
+    paragraph = document.add_paragraph("Sales grew ")
+    bold = paragraph.add_run("very strongly")
+    bold.bold = True
+    paragraph.add_run(" in the ")
+    italic = paragraph.add_run("northern region")
+    italic.italic = True
+    italic.font.size = Pt(14)
+    paragraph.add_run(".")
+    table = document.add_table(rows=2, cols=2)
+    for (row, column), text in {
+        (0, 0): "Region",
+        (0, 1): "Growth",
+        (1, 0): "North",
+        (1, 1): "Twelve percent",
+    }.items():
+        table.cell(row, column).text = text
+    footer = document.sections[0].footer
+    footer.paragraphs[0].text = "Confidential"
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+CHAPTER = """\
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">
+<head><title>Chapter one</title><link rel="stylesheet" href="style.css"/></head>
+<body>
+<h1>Chapter one</h1>
+<p>It was a bright cold day in April.</p>
+<p>The clocks were striking <em>thirteen</em>.</p>
+<img src="cover.png" alt="The cover"/>
+</body>
+</html>
+"""
+
+NAV = """\
+<?xml version="1.0" encoding="utf-8"?>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">
+<head><title>Contents</title></head>
+<body><nav epub:type="toc"><ol><li><a href="chapter1.xhtml">Chapter one</a></li></ol></nav></body>
+</html>
+"""
+
+OPF = """\
+<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">
+  <metadata xmlns:dc="http://purl.org/dc/elements/1.1/">
+    <dc:identifier id="id">urn:uuid:12345</dc:identifier>
+    <dc:title>A small book</dc:title>
+    <dc:language>en</dc:language>
+  </metadata>
+  <manifest>
+    <item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>
+    <item id="c1" href="chapter1.xhtml" media-type="application/xhtml+xml"/>
+    <item id="css" href="style.css" media-type="text/css"/>
+    <item id="cover" href="cover.png" media-type="image/png"/>
+  </manifest>
+  <spine><itemref idref="c1"/></spine>
+</package>
+"""
+
+CONTAINER = """\
+<?xml version="1.0"?>
+<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
+  <rootfiles>
+    <rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>
+  </rootfiles>
+</container>
+"""
+
+
+def make_epub() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
+        for name, text in (
+            ("META-INF/container.xml", CONTAINER),
+            ("OEBPS/content.opf", OPF),
+            ("OEBPS/nav.xhtml", NAV),
+            ("OEBPS/chapter1.xhtml", CHAPTER),
+            ("OEBPS/style.css", "p { margin: 0 }\n"),
+        ):
+            archive.writestr(name, text, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("OEBPS/cover.png", b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
+    return out.getvalue()
+
+
+def sample_documents() -> dict[str, bytes]:
+    """File name -> bytes, one per format."""
+    return {
+        "README.md": MARKDOWN.encode(),
+        "film.srt": SRT.encode(),
+        "film.vtt": VTT.encode(),
+        "page.html": HTML.encode(),
+        "report.docx": make_docx(),
+        "book.epub": make_epub(),
+        "messages.po": make_po().encode(),
+        "app.xlf": XLIFF12.encode(),
+        "app20.xliff": XLIFF20.encode(),
+        "notes.txt": b"First line of notes.\n\n   Indented second line. It has two sentences.\n",
+    }
+
+
+# --- stand-in translators -----------------------------------------------------------------------
+
+
+class EchoTranslator:
+    """Translates by applying ``transform`` to each segment (identity by default)."""
+
+    def __init__(self, transform: Callable[[str], str] = lambda text: text) -> None:
+        self.transform = transform
+        self.calls: list[str] = []
+
+    def translate_segments(self, segments: Sequence[str], target, **kw) -> list[SegmentResult]:
+        results = []
+        for index, text in enumerate(segments):
+            self.calls.append(text)
+            out = self.transform(text)
+            result = SegmentResult(text, out, [(out, 0.0)], "stop", GenerationStats())
+            results.append(result)
+            if kw.get("on_done"):
+                kw["on_done"](index, result)
+        return results
+
+
+def upper(text: str) -> str:
+    """Upper-cases the words but keeps placeholders (as a good translation does)."""
+    return "".join(p if tokens_in(p) == [p] else p.upper() for p in _split(text))
+
+
+def _split(text: str) -> list[str]:
+    from bayling_local.documents.model import split_tokens
+
+    return split_tokens(text)
+
+
+def translate(name: str, data: bytes, translator, **options) -> bytes:
+    fmt = format_for(name)
+    target = options.pop("target", resolve("en"))
+    output, _ = translate_bytes(
+        data, fmt, translator, DocumentOptions(target=target, source=resolve("en"), **options)
+    )
+    return output
+
+
+# --- identity: the output is the input ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in sample_documents() if not n.endswith((".po", "f"))])
+def test_identity_translation_gives_the_input_back(name: str) -> None:
+    data = sample_documents()[name]
+    translator = EchoTranslator()
+    assert translate(name, data, translator) == data
+    assert translator.calls, "nothing was sent for translation"
+
+
+def test_identity_po_fills_targets_with_sources_exactly() -> None:
+    import polib
+
+    data = sample_documents()["messages.po"]
+    source = polib.pofile(data.decode())
+    out = polib.pofile(translate("messages.po", data, EchoTranslator()).decode())
+    assert [e.msgid for e in out] == [e.msgid for e in source]
+    assert [e.occurrences for e in out] == [e.occurrences for e in source]
+    first, plural, done, menu = out
+    assert first.msgstr == first.msgid and "fuzzy" in first.flags
+    assert plural.msgstr_plural == {0: plural.msgid, 1: plural.msgid_plural}
+    assert done.msgstr == "Speichern" and "fuzzy" not in done.flags  # translated: untouched
+    assert menu.msgstr == menu.msgid and menu.msgctxt == "menu"
+    assert out.metadata == source.metadata
+
+
+def test_po_with_nothing_to_translate_is_unchanged() -> None:
+    import polib
+
+    catalogue = polib.POFile(wrapwidth=78)
+    catalogue.metadata = dict(PO_HEADER)
+    catalogue.append(polib.POEntry(msgid="Save", msgstr="Speichern"))
+    data = (str(catalogue) + "\n").encode()
+    translator = EchoTranslator()
+    assert translate("done.po", data, translator) == data
+    assert translator.calls == []
+
+
+@pytest.mark.parametrize("name", ["app.xlf", "app20.xliff"])
+def test_identity_xliff_targets_equal_sources(name: str) -> None:
+    from lxml import etree
+
+    data = sample_documents()[name]
+    out = etree.fromstring(translate(name, data, EchoTranslator()))
+    ns = {"x": out.nsmap[None]}
+    units = out.findall(".//x:trans-unit", ns) or out.findall(".//x:segment", ns)
+    for unit in units:
+        source, target = unit.find("x:source", ns), unit.find("x:target", ns)
+        if unit.get("translate") == "no":
+            assert target is None
+            continue
+        assert target is not None
+        if "".join(target.itertext()) in ("Gespeichert.", "Annuler"):  # translated before
+            continue
+        assert _inline(source) == _inline(target)
+        assert "".join(source.itertext()) == "".join(target.itertext())
+
+
+def _inline(element) -> list[tuple[str, dict]]:
+    return [(child.tag, dict(child.attrib)) for child in element.iter() if child is not element]
+
+
+# --- upper case: only text changes ---------------------------------------------------------------
+
+
+def test_markdown_keeps_code_urls_tables_and_front_matter() -> None:
+    out = translate("README.md", MARKDOWN.encode(), EchoTranslator(upper)).decode()
+    assert "title: PROJECT GUIDE\nversion: 2\n" in out
+    assert "# THE PROJECT" in out and "## USAGE" in out
+    assert "```bash\nbayling-local translate -i README.md -o LIESMICH.md\n```" in out
+    assert "`pip install bayling-local`" in out
+    assert '[THE GUIDE](https://example.com/guide "Guide")' in out
+    assert "https://example.com/faq" in out
+    assert "| Option | Meaning |".upper() in out and "|--------|---------|" in out
+    assert "| `-t` | TARGET LANGUAGE |" in out
+    assert '<div align="center">A raw HTML block stays.</div>' in out
+    assert "- SECOND **IMPORTANT** ITEM." in out and "> A QUOTED REMARK." in out
+    assert _markdown_shape(out) == _markdown_shape(MARKDOWN)
+
+
+def _markdown_shape(text: str) -> list[tuple[str, str]]:
+    """Block token types, with the content of code and HTML (which must not change)."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    shape = []
+    for token in tokens:
+        kept = token.content if token.type in ("fence", "code_block", "html_block") else ""
+        shape.append((token.type, kept))
+        for child in token.children or []:
+            if child.type in ("code_inline", "html_inline", "image"):
+                shape.append((child.type, child.content))
+            if child.type == "link_open":
+                shape.append(("href", str(child.attrs.get("href"))))
+    return shape
+
+
+def test_subtitles_keep_numbers_and_timings_and_translate_a_cue_whole() -> None:
+    import srt
+
+    translator = EchoTranslator(upper)
+    out = translate("film.srt", SRT.encode(), translator).decode()
+    assert translator.calls[0] == "The weather is nice today, so we go for a walk."
+    before, after = list(srt.parse(SRT)), list(srt.parse(out))
+    assert [(s.index, s.start, s.end) for s in before] == [(s.index, s.start, s.end) for s in after]
+    assert after[0].content == "THE WEATHER IS NICE TODAY,\nSO WE GO FOR A WALK."
+    assert after[1].content == "<i>SEE YOU TOMORROW.</i>"
+
+
+def test_webvtt_keeps_header_notes_ids_settings_and_voice_tags() -> None:
+    out = translate("film.vtt", VTT.encode(), EchoTranslator(upper)).decode()
+    assert out.startswith("WEBVTT\n\nNOTE a comment that stays\n\nintro\n")
+    assert "00:00:01.000 --> 00:00:03.500 align:start\n<v Anna>THE WEATHER IS NICE TODAY,\n" in out
+    assert out.endswith("00:00:04.000 --> 00:00:05.250\nSEE YOU TOMORROW.\n")
+
+
+class _Tags(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple] = []
+        self.raw: list[str] = []
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.stack.append(tag)
+        self.events.append(("start", tag, [(k, v) for k, v in attrs if k not in ("alt", "title")]))
+
+    def handle_endtag(self, tag):
+        if self.stack and self.stack[-1] == tag:
+            self.stack.pop()
+        self.events.append(("end", tag))
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] in ("script", "style", "pre", "code"):
+            self.raw.append(data)
+
+
+def html_shape(text: str) -> tuple[list, list]:
+    parser = _Tags()
+    parser.feed(text)
+    parser.close()
+    return parser.events, parser.raw
+
+
+def test_html_translates_text_and_alt_title_only() -> None:
+    out = translate("page.html", HTML.encode(), EchoTranslator(upper)).decode()
+    assert html_shape(out) == html_shape(HTML)
+    assert "<title>OFFLINE TRANSLATION</title>" in out
+    assert '<h1 title="MAIN HEADING">WELCOME &amp; HELLO</h1>' in out
+    assert 'alt="A SLEEPING CAT"' in out and 'src="cat.png"' in out
+    assert 'var greeting = "<b>do not translate</b>"; if (a < b) { run(); }' in out
+    assert (
+        "<pre>keep   this   layout</pre>" in out and "<code>bayling-local translate</code>" in out
+    )
+    assert '<p translate="no">BayLing</p>' in out
+
+
+def test_html_escapes_markup_in_translations() -> None:
+    out = translate("page.html", HTML.encode(), EchoTranslator(lambda t: t + ' <b>&"')).decode()
+    assert html_shape(out) == html_shape(HTML)
+    assert "WELCOME" not in out and "Welcome &amp; hello &lt;b&gt;&amp;" in out
+
+
+def test_docx_keeps_paragraphs_tables_headers_and_run_styles() -> None:
+    import docx
+
+    data = make_docx()
+    out = translate("report.docx", data, EchoTranslator(upper))
+    before, after = docx.Document(io.BytesIO(data)), docx.Document(io.BytesIO(out))
+    assert [p.style.name for p in after.paragraphs] == [p.style.name for p in before.paragraphs]
+    assert [len(p.runs) for p in after.paragraphs] == [len(p.runs) for p in before.paragraphs]
+    assert [(r.bold, r.italic, r.font.size) for p in after.paragraphs for r in p.runs] == [
+        (r.bold, r.italic, r.font.size) for p in before.paragraphs for r in p.runs
+    ]
+    mixed = after.paragraphs[1]
+    assert mixed.text == "SALES GREW VERY STRONGLY IN THE NORTHERN REGION."
+    assert mixed.runs[0].text == mixed.text  # the sentence goes to the first run
+    assert [[c.text for c in row.cells] for row in after.tables[0].rows] == [
+        ["REGION", "GROWTH"],
+        ["NORTH", "TWELVE PERCENT"],
+    ]
+    assert after.sections[0].header.paragraphs[0].text == "QUARTERLY REPORT"
+    assert after.sections[0].footer.paragraphs[0].text == "CONFIDENTIAL"
+    with zipfile.ZipFile(io.BytesIO(data)) as a, zipfile.ZipFile(io.BytesIO(out)) as b:
+        assert sorted(a.namelist()) == sorted(b.namelist())
+
+
+def test_epub_translates_chapters_and_copies_everything_else() -> None:
+    data = make_epub()
+    out = translate("book.epub", data, EchoTranslator(upper))
+    with zipfile.ZipFile(io.BytesIO(data)) as a, zipfile.ZipFile(io.BytesIO(out)) as b:
+        assert a.namelist() == b.namelist()
+        first = b.infolist()[0]
+        assert first.filename == "mimetype" and first.compress_type == zipfile.ZIP_STORED
+        for name in a.namelist():
+            if name.endswith(".xhtml"):
+                before, after = a.read(name).decode(), b.read(name).decode()
+                assert html_shape(after) == html_shape(before)
+                assert before != after
+            else:
+                assert a.read(name) == b.read(name), name
+        chapter = b.read("OEBPS/chapter1.xhtml").decode()
+        assert "<p>THE CLOCKS WERE STRIKING <em>THIRTEEN</em>.</p>" in chapter
+        assert 'alt="THE COVER"' in chapter
+
+
+def test_po_placeholders_come_back_exactly_even_if_the_model_moves_them() -> None:
+    import polib
+
+    def reorder(text: str) -> str:  # a translation that puts placeholders elsewhere
+        tokens = tokens_in(text)
+        words = text
+        for token in tokens:
+            words = words.replace(token, "")
+        return " ".join(reversed(tokens)) + " " + words.upper()
+
+    out = polib.pofile(
+        translate("messages.po", make_po().encode(), EchoTranslator(reorder)).decode()
+    )
+    first = out[0]
+    assert first.msgstr.startswith("{count} %s")
+    assert sorted(["%s", "{count}"]) == sorted(p for p in ("%s", "{count}") if p in first.msgstr)
+    menu = out[3]
+    assert "<b>" in menu.msgstr and "%(name)s" in menu.msgstr and "</b>" in menu.msgstr
+
+
+def test_xliff_inline_codes_are_kept() -> None:
+    from lxml import etree
+
+    out = translate("app.xlf", XLIFF12.encode(), EchoTranslator(upper))
+    root = etree.fromstring(out)
+    ns = {"x": "urn:oasis:names:tc:xliff:document:1.2"}
+    target = root.find(".//x:trans-unit[@id='greeting']/x:target", ns)
+    assert target.get("state") == "needs-review-translation"
+    assert (
+        etree.tostring(target, with_tail=False)
+        .decode()
+        .endswith('HELLO <g id="1">DEAR</g> USER<x id="2"/>, WELCOME BACK.</target>')
+    )
+    assert root.find(".//x:trans-unit[@id='done']/x:target", ns).text == "Gespeichert."
+    assert root.find(".//x:trans-unit[@id='brand']/x:target", ns) is None
+    out20 = etree.fromstring(translate("app20.xliff", XLIFF20.encode(), EchoTranslator(upper)))
+    ns20 = {"x": "urn:oasis:names:tc:xliff:document:2.0"}
+    segment = out20.find(".//x:unit[@id='u1']/x:segment", ns20)
+    assert segment.get("state") == "translated"
+    target = segment.find("x:target", ns20)
+    assert [(c.tag.split("}")[1], c.get("id")) for c in target] == [("pc", "1"), ("ph", "2")]
+    assert "".join(target.itertext()) == "PRESS SAVE TO KEEP YOUR CHANGES."
+
+
+def test_text_keeps_blank_lines_and_indentation_and_splits_sentences() -> None:
+    translator = EchoTranslator(upper)
+    data = sample_documents()["notes.txt"]
+    out = translate("notes.txt", data, translator).decode()
+    assert out == "FIRST LINE OF NOTES.\n\n   INDENTED SECOND LINE. IT HAS TWO SENTENCES.\n"
+    assert translator.calls == [
+        "First line of notes.",
+        "Indented second line.",
+        "It has two sentences.",
+    ]
+
+
+def test_sentences_are_split_with_abbreviations_kept() -> None:
+    translator = EchoTranslator()
+    translate("a.txt", b"Dr. Smith arrived, e.g. at noon. He left.\n", translator)
+    assert translator.calls == ["Dr. Smith arrived, e.g. at noon.", "He left."]
+    translator = EchoTranslator()
+    data = b"Das ist z. B. ein Test. Noch einer.\n"
+    output, _ = translate_bytes(
+        data,
+        FORMATS["txt"],
+        translator,
+        DocumentOptions(target=resolve("en"), source=resolve("de")),
+    )
+    assert translator.calls == ["Das ist z. B. ein Test.", "Noch einer."]
+
+
+def test_chinese_target_joins_sentences_without_spaces() -> None:
+    out = translate(
+        "a.txt", b"One. Two.\n", EchoTranslator(lambda t: "\u4e00\u3002"), target=resolve("zh")
+    )
+    assert out.decode() == "\u4e00\u3002\u4e00\u3002\n"
+
+
+# --- bilingual -----------------------------------------------------------------------------------
+
+
+def test_bilingual_markdown_puts_each_paragraph_after_its_source() -> None:
+    out = translate("README.md", MARKDOWN.encode(), EchoTranslator(upper), bilingual=True).decode()
+    assert "# The project\n\n# THE PROJECT\n" in out
+    assert "| `-t` | Target language / TARGET LANGUAGE |" in out
+    assert (
+        _markdown_shape(out).count(
+            ("fence", "bayling-local translate -i README.md -o LIESMICH.md\n")
+        )
+        == 1
+    )
+
+
+def test_bilingual_subtitles_have_source_and_translation_lines() -> None:
+    import srt
+
+    out = translate("film.srt", SRT.encode(), EchoTranslator(upper), bilingual=True).decode()
+    first = list(srt.parse(out))[0]
+    assert first.content.split("\n") == [
+        "The weather is nice today,",
+        "so we go for a walk.",
+        "THE WEATHER IS NICE TODAY,",
+        "SO WE GO FOR A WALK.",
+    ]
+
+
+def test_bilingual_html_copies_block_elements() -> None:
+    out = translate("page.html", HTML.encode(), EchoTranslator(upper), bilingual=True).decode()
+    assert "<li>Fast</li><li>FAST</li>" in out
+    assert (
+        '<h1 title="Main heading">Welcome &amp; hello</h1>'
+        '<h1 title="MAIN HEADING">WELCOME &amp; HELLO</h1>'
+    ) in out
+
+
+def test_bilingual_docx_adds_a_paragraph_after_each() -> None:
+    import docx
+
+    out = translate("report.docx", make_docx(), EchoTranslator(upper), bilingual=True)
+    texts = [p.text for p in docx.Document(io.BytesIO(out)).paragraphs]
+    assert texts[:2] == ["Results of the year", "RESULTS OF THE YEAR"]
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def test_unsupported_format_lists_the_supported_ones(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        format_for(tmp_path / "slides.pptx")
+    assert "'.pptx'" in caught.value.message and ".md" in caught.value.message
+    assert ".xliff" in caught.value.message
+    with pytest.raises(UsageError, match="unknown document format"):
+        format_for("a.txt", "pdf")
+    assert format_for("a.txt", "markdown").name == "md"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fragment"),
+    [
+        ("bad.xlf", b'<?xml version="1.0"?>\n<xliff version="1.2">\n<file>\n</xliff>\n', "line 4"),
+        ("bad.srt", b"Subtitles\n\n1\n00:00:01,000 --> 00:00:02,000\nHi\n", "line 1"),
+        ("bad.vtt", b"1\n00:00.000 --> 00:01.000\nHi\n", "line 1"),
+        ("bad.po", b'msgid "a"\nmsgstr "b"\nmsgid\n', "line"),
+        ("bad.docx", b"PK\x03\x04 not really a zip", "Word"),
+        ("bad.epub", b"not a zip at all", "EPUB"),
+        ("bad.md", b"\xff\xfe bad bytes", "line 1"),
+        ("bad.html", b"<p>\x00\x01</p>", "binary"),
+        ("notxliff.xlf", b"<root/>", "<root>"),
+    ],
+)
+def test_parse_failures_name_the_place(name: str, data: bytes, fragment: str) -> None:
+    with pytest.raises(InputError) as caught:
+        load(data, format_for(name), name)
+    assert fragment in caught.value.message, caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_output_that_is_the_input_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "a.md"
+    source.write_text("# Hi\n")
+    link = tmp_path / "link.md"
+    link.symlink_to(source)
+    options = DocumentOptions(target=resolve("de"), source=resolve("en"))
+    for output in (source, link, tmp_path / "." / "a.md"):
+        with pytest.raises(OutputError, match="is the input"):
+            translate_document(source, output, EchoTranslator(), options)
+    assert source.read_text() == "# Hi\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_read_only_output_is_refused_before_any_work(tmp_path: Path) -> None:
+    source = tmp_path / "a.md"
+    source.write_text("# Hi\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    translator = EchoTranslator()
+    try:
+        with pytest.raises(OutputError):
+            translate_document(
+                source, locked / "b.md", translator, DocumentOptions(target=resolve("de"))
+            )
+    finally:
+        locked.chmod(0o700)
+    assert translator.calls == []
+
+
+def test_output_in_a_missing_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    source = tmp_path / "a.md"
+    source.write_text("# Hi\n")
+    translator = EchoTranslator()
+    with pytest.raises(OutputError, match="does not exist"):
+        translate_document(
+            source, tmp_path / "nowhere" / "b.md", translator, DocumentOptions(target=resolve("de"))
+        )
+    assert translator.calls == []
