@@ -27,6 +27,7 @@ COMMAND_MODULES: dict[str, str] = {
     "verify-gguf": "convert",
     "models": "models",
     "chat": "chat",
+    "tm": "tm",
     "serve": "serve",
 }
 

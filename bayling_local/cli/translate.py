@@ -13,6 +13,12 @@ from pathlib import Path
 
 import click
 
+from ..documents.command import (
+    document_options,
+    pop_document_flags,
+    run_documents,
+    wants_documents,
+)
 from ..errors import InputError, UsageError
 from ..settings import load_settings
 from .common import engine_options, load_engine_for, open_output_check, read_input, stdout_writer
@@ -50,6 +56,7 @@ from .common import engine_options, load_engine_for, open_output_check, read_inp
 @click.option(
     "--show-prompt", is_flag=True, help="Print the prompt(s) instead of running the model."
 )
+@document_options
 @engine_options
 def translate_command(
     text,
@@ -75,6 +82,19 @@ def translate_command(
     from ..languages import resolve
     from ..translate import TRANSLATION_SAMPLING, Translator
 
+    document_flags = pop_document_flags(engine_flags)
+    if not text and wants_documents(input_file, document_flags):  # documents: issue #11
+        return run_documents(
+            input_file=input_file,
+            output_file=output_file,
+            source=source,
+            target=target,
+            instruction_lang=instruction_lang,
+            as_json=as_json,
+            document_flags=document_flags,
+            engine_flags=engine_flags,
+            setting_flags=_setting_flags(engine_flags),
+        )
     settings = load_settings().with_overrides(
         **_setting_flags(engine_flags), instruction_lang=instruction_lang
     )
