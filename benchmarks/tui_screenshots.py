@@ -91,7 +91,7 @@ async def take(out: Path, workdir: Path) -> list[Path]:
             await pilot.pause(0.05)
         await pilot.pause(0.5)
         app.clear_notifications()
-        app.translate_view.load_session(translation)
+        await app.translate_view.load_session(translation)
         await shot("translate")
         await pilot.press("ctrl+t")
         for char in "ger":

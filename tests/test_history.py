@@ -8,9 +8,8 @@ import threading
 
 import pytest
 
-from bayling_local import history as history_module
 from bayling_local.errors import OutputError, UsageError
-from bayling_local.history import SCHEMA_VERSION, History, make_title
+from bayling_local.history import SCHEMA_VERSION, History, make_title, migrations
 
 
 class FixedClock:
@@ -119,24 +118,46 @@ def test_search_follows_edits_and_deletes(db):
     assert db.search("replacement") == []
 
 
-def test_export_markdown_and_json(db, tmp_path):
+def test_export_markdown_json_and_text(db, tmp_path):
     sid = db.new_session(
-        "translate", "The weather", model="tiny", source_lang="en", target_lang="zh"
+        "translate",
+        "The weather",
+        model="tiny",
+        source_lang="en",
+        target_lang="zh",
+        source_text="The weather",
     )
     db.add_message(sid, "user", "Provide the Chinese translation for this sentence: The weather")
     v1 = db.add_message(sid, "assistant", "天气")
     db.add_message(sid, "user", "more formal", parent_id=v1)
-    db.add_message(sid, "assistant", "天气情况", parent_id=v1, status="cut")
-    markdown = db.export_markdown(sid)
-    assert markdown.startswith("# The weather\n")
-    assert "## BayLing (version 2) — cut off" in markdown and "languages: en → zh" in markdown
-    data = json.loads(db.export_json(sid))
+    v2 = db.add_message(sid, "assistant", "天气情况", parent_id=v1, status="cut")
+    db.add_message(sid, "user", "shorter", parent_id=v1)  # a branch from v1
+    v3 = db.add_message(sid, "assistant", "天", parent_id=v1)
+    db.update_session(sid, current_version=v2)
+    markdown = db.export_text(sid, "markdown")
+    assert markdown.startswith("# The weather\n") and "languages: en → zh" in markdown
+    # the version tree, the current version marked, then its text
+    assert (
+        "## Versions\n\n- v1 · translation\n  - v2 · more formal ← current\n  - v3 · shorter\n"
+        in markdown
+    )
+    assert "## Current translation (v2)\n\n天气情况\n" in markdown
+    assert "### BayLing — v2, from v1 (current) — cut off" in markdown
+    raw = db.export_text(sid, "json")
+    assert "天气情况" in raw, "CJK stays readable (ensure_ascii=False)"
+    data = json.loads(raw)
     assert data["format"] == "bayling-local-history" and data["session"]["model"] == "tiny"
-    assert [m["parent_id"] for m in data["messages"]] == [None, None, v1, v1]
+    assert [m["parent_id"] for m in data["messages"]] == [None, None, v1, v1, v1, v1]
+    assert db.export_text(sid, "text") == "The weather\n\n天气情况\n"
     out = db.export(sid, tmp_path / "s.json")
     assert json.loads(out.read_text(encoding="utf-8"))["session"]["id"] == sid
     out = db.export(sid, tmp_path / "s.md")
     assert out.read_text(encoding="utf-8") == markdown
+    out = db.export(sid, tmp_path / "s.txt")
+    assert out.read_text(encoding="utf-8") == "The weather\n\n天气情况\n"
+    assert v3 != v2
+    with pytest.raises(UsageError):
+        db.export_text(sid, "pdf")  # type: ignore[arg-type]
     with pytest.raises(OutputError):
         db.export(sid, tmp_path)
     with pytest.raises(OutputError):
@@ -146,7 +167,7 @@ def test_export_markdown_and_json(db, tmp_path):
 def test_migration_from_version_1_indexes_existing_messages(tmp_path):
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
-    history_module._migrate_v1(conn)
+    migrations._migrate_v1(conn)
     conn.execute("PRAGMA user_version = 1")
     conn.execute(
         "INSERT INTO sessions (kind, title, created, updated) VALUES ('chat', 'old', 't', 't')"

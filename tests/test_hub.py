@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bayling_local import hub as hub_module
 from bayling_local.cli import main
+from bayling_local.hub import transfer as hub_module  # the HTTP side: writes, free space
 from bayling_local.store import Store
 from tests.hubserver import FakeHub, use_fake_hub, write_tiny_gguf
 

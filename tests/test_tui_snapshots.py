@@ -24,7 +24,7 @@ def test_translate_view_with_versions_and_diff(snap_compare, tmp_path):
     history, translation, _ = seeded(tmp_path)
 
     async def run_before(pilot) -> None:
-        pilot.app.translate_view.load_session(translation)
+        await pilot.app.translate_view.load_session(translation)
         await pilot.pause()
 
     assert snap_compare(make_app(history=history), terminal_size=SIZE, run_before=run_before)

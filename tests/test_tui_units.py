@@ -72,7 +72,7 @@ def test_chat_session_regenerate_and_edit_rules():
     with pytest.raises(UsageError, match="no reply"):
         session.drop_last_reply()
     with pytest.raises(UsageError, match="no message of yours"):
-        session.take_last_user()
+        session.from_last_user()
     session.add("user", "one")
     session.add("assistant", "reply one")
     session.add("user", "two")
@@ -87,8 +87,10 @@ def test_chat_session_regenerate_and_edit_rules():
     assert session.last_reply is reply
     assert session.drop_last_reply() is reply
     assert [t.content for t in session.turns] == ["one", "reply one", "two"]
-    turn, removed = session.take_last_user()
-    assert turn.content == "two" and removed == [turn]
+    removed = session.from_last_user()
+    assert [t.content for t in removed] == ["two"]
+    assert len(session.turns) == 3, "nothing is removed until the edited message is sent"
+    session.remove(removed)
     assert [t.content for t in session.turns] == ["one", "reply one"]
 
 
@@ -150,3 +152,34 @@ def test_full_collections_are_held_only_while_a_reply_streams():
     finally:
         hold_full_collections(False)
     assert gc.get_threshold() == before
+
+
+def test_views_import_neither_the_app_nor_each_other():
+    """Attributes down, messages up: a view never reaches up into the app or across to a
+    sibling view, so there is no import cycle between the app and its views."""
+    import ast
+
+    tui = Path(__file__).resolve().parent.parent / "bayling_local" / "tui"
+    views = [p for p in sorted((tui / "views").glob("*.py")) if p.stem != "__init__"]
+    assert {p.stem for p in views} >= {"translate", "chat", "history", "models", "settings"}
+    below_app = [*views, *(tui / n for n in ("widgets.py", "screens.py", "messages.py"))]
+    for path in below_app:
+        package = "bayling_local.tui.views" if path.parent.name == "views" else "bayling_local.tui"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                if node.level:
+                    base = base[: len(base) - node.level + 1]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                imported = [module] + [f"{module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                imported = [a.name for a in node.names]
+            else:
+                continue
+            for name in imported:
+                assert name != "bayling_local.tui.app", f"{path.name} imports the app"
+                if path in views and name.startswith("bayling_local.tui.views."):
+                    sibling = name.split(".")[3]
+                    assert sibling == path.stem, f"{path.name} imports the {sibling} view"

@@ -1,17 +1,19 @@
 """The Textual application: views in tabs, the model, the history, and the status bar.
 
-The app owns the loaded :class:`~bayling_local.engine.Engine` and runs every llama.cpp call
-(loading, generating) in a thread worker, so the UI never blocks. The engine does one
-generation at a time; :meth:`BaylingApp.start_generation` is the only way to start one, and
-Esc stops it between tokens (the partial reply is kept and marked stopped).
+Data flows one way: the app hands each view an :class:`~bayling_local.tui.context.AppContext`
+(settings, history, model state) and sets view attributes when something changes; views post
+messages (:mod:`bayling_local.tui.messages`) for what only the app may do, and the app handles
+them with ``@on``. The model's load and generation lifecycle is a
+:class:`~bayling_local.tui.model_session.ModelSession` the app owns; every llama.cpp call runs
+in a thread worker, so the UI never blocks. One generation runs at a time; requests made while
+the model loads wait for it, and Esc stops a reply between tokens (the partial reply is kept).
 """
 
 from __future__ import annotations
 
 import gc
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,20 +25,33 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from ..errors import BaylingError, ModelError
+from ..errors import BaylingError
 from ..settings import Settings, load_settings
-from .messages import ModelLoaded, ModelLoadFailed, StreamDone, StreamFailed
+from .context import AppContext
+from .messages import (
+    DefaultModelChanged,
+    Generate,
+    GenerationFinished,
+    LanguagesChanged,
+    LoadModel,
+    ModelLoaded,
+    ModelLoadFailed,
+    OpenSession,
+    SettingsSaved,
+    StreamDone,
+    StreamFailed,
+    ThemePreview,
+)
 from .screens import HelpScreen, NoModelScreen, TooSmallScreen
 from .textutil import Batcher
 from .views.translate import TranslateView
 from .widgets import LazyView, PromptArea, StatusBar
 
 if TYPE_CHECKING:
-    from ..engine import Engine, GenerationStats, SamplingConfig
+    from ..engine import Engine, GenerationStats
     from ..history import History
     from ..interactive import Reply
-    from ..store import ResolvedModel
-    from .views.chat import ChatView
+    from .messages import Run
 
 MIN_SIZE = (60, 20)
 # Streamed text reaches the screen at most this often. Re-laying out a long Markdown reply
@@ -58,8 +73,6 @@ VIEW_TITLES = {
     "models": "Models",
     "settings": "Settings",
 }
-
-Run = Callable[[Callable[[str], None], threading.Event], "Reply"]
 
 
 class BaylingApp(App[None]):
@@ -89,48 +102,77 @@ class BaylingApp(App[None]):
         history: History | None = None,
         autoload: bool = True,
         ime_window: float = 0.05,
+        remember: bool = True,
     ) -> None:
         super().__init__()
-        self.settings = settings if settings is not None else load_settings()
+        self.ctx = AppContext(
+            settings=settings if settings is not None else load_settings(),
+            ime_window=ime_window,
+            _history=history,
+        )
         self.model_spec = model
         self.autoload = autoload
-        self.ime_window = ime_window
-        self._history = history
-        self.engine: Engine | None = None
-        self.resolved: ResolvedModel | None = None
-        self.model_error: str | None = None
-        self.loading: str | None = None  # the name being loaded
-        self._load_started = 0.0
-        self._load_token = 0
-        self._cancel: threading.Event | None = None
-        self.generating = False
-        self.last_stats: GenerationStats | None = None
+        self.remember = remember  # the last language pair, across runs (tests turn it off)
         try:
             self.theme = self.settings.theme
         except Exception:  # an unknown theme name in the settings: keep the default
-            self.settings = replace(self.settings, theme=self.theme)
+            self.ctx.settings = replace(self.settings, theme=self.theme)
+
+    # -- what the app owns -----------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def history(self) -> History:
+        return self.ctx.history
+
+    @property
+    def engine(self) -> Engine | None:
+        return self.ctx.model.engine
+
+    @property
+    def generating(self) -> bool:
+        return self.ctx.model.generating
+
+    @property
+    def loading(self) -> str | None:
+        return self.ctx.model.loading
+
+    @property
+    def model_error(self) -> str | None:
+        return self.ctx.model.error
+
+    @property
+    def last_stats(self) -> GenerationStats | None:
+        return self.ctx.model.last_stats
+
+    @property
+    def resolved(self) -> Any:
+        return self.ctx.model.resolved
+
+    @property
+    def model_label(self) -> str | None:
+        return self.ctx.model.label
 
     # -- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        remembered = None
+        if self.remember:
+            from .state import load_state
+
+            remembered = load_state()
         with TabbedContent(initial="translate", id="views"):
             with TabPane("Translate F2", id="translate"):
-                yield TranslateView(id="translate-view")
+                yield TranslateView(self.ctx, remembered=remembered, id="translate-view")
             for name in LAZY_VIEWS:
                 key = f"F{VIEWS.index(name) + 2}"
                 with TabPane(f"{VIEW_TITLES[name]} {key}", id=name):
-                    yield LazyView(*LAZY_VIEWS[name], view_id=f"{name}-view")
+                    yield LazyView(*LAZY_VIEWS[name], self.ctx, view_id=f"{name}-view")
         yield StatusBar(id="status")
         yield Footer()
-
-    @property
-    def history(self) -> History:
-        """The history database, opened on first use."""
-        if self._history is None:
-            from ..history import History
-
-            self._history = History()
-        return self._history
 
     @property
     def status(self) -> StatusBar:
@@ -156,36 +198,42 @@ class BaylingApp(App[None]):
         return self.query_one(TranslateView)
 
     @property
-    def chat_view(self) -> ChatView:
-        return self.view("chat")  # type: ignore[return-value]
+    def chat_view(self) -> Any:
+        return self.view("chat")
 
     def on_mount(self) -> None:
-        self.translate_view.focus_input()
+        if not self._check_size():
+            self.translate_view.focus_input()
         self.call_after_refresh(self._startup)
 
     def _startup(self) -> None:
-        self.check_size()
         self.set_timer(1.0, settle_memory)  # once the other views are mounted
         notice = self.history.notice
         if notice:
             self.notify(notice, title="History", severity="warning", timeout=15)
         if self.autoload:
-            self.load_model(self.model_spec)
+            self._load(self.model_spec)
 
     # -- terminal size ---------------------------------------------------------------------
 
     def on_resize(self, event: events.Resize) -> None:
-        self.check_size(event.size.width, event.size.height)
+        self._check_size(event.size.width, event.size.height)
 
-    def check_size(self, width: int | None = None, height: int | None = None) -> None:
+    def _check_size(self, width: int | None = None, height: int | None = None) -> bool:
+        """Show the "too small" screen while the terminal is below MIN_SIZE; True if so."""
         if width is None or height is None:
             width, height = self.size
         too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        showing = isinstance(self.screen, TooSmallScreen)
+        showing = any(isinstance(screen, TooSmallScreen) for screen in self.screen_stack)
         if too_small and not showing:
             self.push_screen(TooSmallScreen(MIN_SIZE))
-        elif not too_small and showing:
+        elif not too_small and showing and isinstance(self.screen, TooSmallScreen):
             self.pop_screen()
+        return too_small
+
+    @on(TooSmallScreen.Resized)
+    def _too_small_resized(self, event: TooSmallScreen.Resized) -> None:
+        self._check_size(event.width, event.height)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -207,7 +255,7 @@ class BaylingApp(App[None]):
             view.refresh_list()
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        if not isinstance(self.screen, (HelpScreen, TooSmallScreen)):
             self.push_screen(HelpScreen(help_sections()))
 
     def action_new_session(self) -> None:
@@ -246,53 +294,70 @@ class BaylingApp(App[None]):
                     ),
                 )
 
+    @on(OpenSession)
+    async def _open_session(self, message: OpenSession) -> None:
+        if self.generating:
+            self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
+            return
+        name = "translate" if message.kind == "translate" else "chat"
+        try:
+            view = await self.ensure_view(name)
+            await view.load_session(message.session_id)
+        except BaylingError as exc:
+            self.notify(exc.message, title="History", severity="error")
+            return
+        await self.action_show_view(name)
+
+    @on(LanguagesChanged)
+    def _languages_changed(self, message: LanguagesChanged) -> None:
+        if not self.remember:
+            return
+        from .state import UiState, save_state
+
+        try:
+            save_state(UiState(source=message.source, target=message.target))
+        except BaylingError as exc:
+            self.notify(exc.message, title="Languages not remembered", severity="warning")
+
     # -- the model -------------------------------------------------------------------------
 
-    @property
-    def model_label(self) -> str | None:
-        return self.resolved.name if self.resolved is not None and self.engine is not None else None
+    @on(LoadModel)
+    def _load_requested(self, message: LoadModel) -> None:
+        self._load(message.spec)
 
     def load_model(self, spec: str | None) -> None:
-        """Load a model in the background; the UI stays usable and shows progress."""
-        if self.generating:
+        """Load a model in the background (the command palette and tests use this)."""
+        self._load(spec)
+
+    def _load(self, spec: str | None) -> None:
+        model = self.ctx.model
+        if model.generating:
             self.notify(
                 "A reply is being generated; stop it (Esc) before switching models",
                 severity="warning",
             )
             return
-        self._load_token += 1
-        self.loading = spec or self.settings.model or "the default model"
-        self._load_started = time.monotonic()
-        self.status.set_state(f"loading {self.loading}…")
+        token = model.begin_load(spec, self.settings)
+        self._show_loading()
         models = self.mounted_view("models")
         if models is not None:
-            models.show_loading(self.loading)
-        self._load_worker(self._load_token, spec)
+            models.show_loading(model.loading)
+        self._load_worker(token, spec, self.settings)
+
+    def _show_loading(self) -> None:
+        model = self.ctx.model
+        waiting = f" · {model.waiting} waiting" if model.waiting else ""
+        self.status.set_state(f"loading model {model.loading}…{waiting}")
 
     @work(thread=True, group="load", exit_on_error=False)
-    def _load_worker(self, token: int, spec: str | None) -> None:
-        from ..engine import Engine, EngineConfig
-        from ..store import Store, demo_model_path, resolve_model
+    def _load_worker(self, token: int, spec: str | None, settings: Settings) -> None:
+        from .model_session import ModelSession
 
-        settings = self.settings
         try:
-            resolved = resolve_model(spec or settings.model)
-            engine = Engine(
-                EngineConfig(
-                    model_path=resolved.path,
-                    context=settings.context,
-                    threads=settings.threads,
-                    gpu_layers=settings.gpu_layers,
-                )
-            )
+            engine, resolved = ModelSession.load(spec, settings)
         except BaylingError as exc:
-            no_model = False
-            if isinstance(exc, ModelError) and not (spec or settings.model):
-                try:
-                    no_model = not Store().entries() and demo_model_path() is None
-                except BaylingError:
-                    no_model = False
-            self.post_message(ModelLoadFailed(token, exc.message, no_model=no_model))
+            failure = ModelSession.failure(spec, settings, exc)
+            self.post_message(ModelLoadFailed(token, failure.error, no_model=failure.no_model))
             return
         except Exception as exc:  # a bug or an unexpected llama.cpp failure: keep the app up
             self.post_message(ModelLoadFailed(token, f"could not load the model: {exc}"))
@@ -300,16 +365,10 @@ class BaylingApp(App[None]):
         self.post_message(ModelLoaded(token, engine, resolved))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
-        if message.token != self._load_token or self.generating:
-            message.engine.close()  # a newer load was asked for meanwhile
+        model = self.ctx.model
+        seconds = model.load_seconds
+        if not model.accept(message.token, message.engine, message.resolved):
             return
-        old, self.engine = self.engine, message.engine
-        if old is not None:
-            old.close()
-        self.resolved = message.resolved
-        self.model_error = None
-        self.loading = None
-        seconds = time.monotonic() - self._load_started
         engine = message.engine
         self.status.set_model(
             f"{message.resolved.name}{' (demo)' if message.resolved.is_demo else ''}"
@@ -317,6 +376,7 @@ class BaylingApp(App[None]):
         self.status.set_context(f"ctx 0/{engine.n_ctx}")
         self.status.set_speed("")
         self.status.set_state("")
+        self._model_changed()
         models = self.mounted_view("models")
         if models is not None:
             models.load_finished()
@@ -327,22 +387,36 @@ class BaylingApp(App[None]):
         )
         if message.resolved.is_demo:
             self.notify(message.resolved.demo_notice, severity="warning", timeout=12)
+        self._start_next()
 
     def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        if message.token != self._load_token:
+        model = self.ctx.model
+        if not model.reject(message.token, message.error):
             return
-        self.loading = None
-        self.model_error = message.error
         self.status.set_state("")
-        if self.engine is None:
+        if model.engine is None:
             self.status.set_model("no model")
         models = self.mounted_view("models")
         if models is not None:
             models.load_finished(error=message.error)
+        if model.engine is not None:
+            self._start_next()  # the previous model is still loaded: it serves the queue
+        else:
+            for request in model.drop_queued():
+                request.target.post_message(
+                    StreamFailed(f"the model did not load: {message.error}")
+                )
         if message.no_model:
             self.push_screen(NoModelScreen(), self._after_no_model)
         else:
             self.notify(message.error, title="The model did not load", severity="error", timeout=15)
+
+    def _model_changed(self) -> None:
+        """Tell the mounted views that the loaded model changed (attributes down)."""
+        for name in ("translate", "chat"):
+            view = self.mounted_view(name)
+            if view is not None:
+                view.model_name = self.model_label
 
     async def _after_no_model(self, choice: str | None) -> None:
         if choice == "import":
@@ -350,69 +424,61 @@ class BaylingApp(App[None]):
         elif choice == "models":
             await self.action_show_view("models")
 
+    @on(DefaultModelChanged)
+    def _default_model_changed(self, message: DefaultModelChanged) -> None:
+        self.ctx.settings = replace(self.settings, model=message.name)
+        self.notify(f"{message.name} is now the default model")
+
     async def action_quit(self) -> None:
-        if self._cancel is not None:  # let a streaming reply stop at its next token
-            self._cancel.set()
+        self.ctx.model.close()
         await super().action_quit()
 
     # -- generation ------------------------------------------------------------------------
 
-    def chat_sampling(self) -> SamplingConfig:
-        from ..engine import SamplingConfig
-
-        s = self.settings
-        return SamplingConfig(
-            max_tokens=s.max_tokens,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            top_k=s.top_k,
-            repeat_penalty=s.repeat_penalty,
-        )
-
-    def translation_sampling(self) -> SamplingConfig:
-        from ..translate import TRANSLATION_SAMPLING
-
-        return replace(TRANSLATION_SAMPLING, max_tokens=self.settings.max_tokens)
-
-    def can_generate(self) -> bool:
-        """Whether a reply can start now; tells the user why not."""
-        if self.generating:
-            self.notify(
-                "A reply is being generated; wait for it or stop it with Esc", severity="warning"
+    @on(Generate)
+    def _generate_requested(self, message: Generate) -> None:
+        message.stop()
+        model = self.ctx.model
+        if model.loading:  # it runs on the model being loaded, once it is ready
+            model.queue(message)
+            self._show_loading()
+        elif model.generating:
+            message.target.post_message(
+                StreamFailed("a reply is being generated; wait for it or stop it with Esc")
             )
-            return False
-        if self.engine is None:
-            if self.loading:
-                self.notify(f"The model ({self.loading}) is still loading…", severity="warning")
-            else:
-                reason = f" ({self.model_error})" if self.model_error else ""
-                self.notify(
-                    f"No model is loaded{reason}; choose one in Models (F5)", severity="error"
-                )
-            return False
-        return True
+        elif model.engine is None:
+            message.target.post_message(StreamFailed(model.unavailable_reason() or "no model"))
+        else:
+            self._start(message)
 
-    def start_generation(self, target: Widget, run: Run) -> bool:
-        """Run ``run(on_text, cancel)`` in a thread worker; ``target`` gets the messages."""
-        if not self.can_generate():
-            return False
+    def _start_next(self) -> None:
+        model = self.ctx.model
+        if model.generating or model.engine is None:
+            return
+        request = model.next_queued()
+        if request is not None:
+            self._start(request)
+
+    def _start(self, request: Generate) -> None:
+        model = self.ctx.model
+        assert model.engine is not None
         settle_memory()  # the user just pressed Enter: a good moment for a full collection
         hold_full_collections(True)
-        self._cancel = threading.Event()
-        self.generating = True
+        cancel = model.start(request.target)
         self.status.set_state("generating… Esc stops")
-        self._generate_worker(target, run, self._cancel)
-        return True
+        self._generate_worker(request.target, request.run, model.engine, cancel)
 
     @work(thread=True, group="generate", exit_on_error=False)
-    def _generate_worker(self, target: Widget, run: Run, cancel: threading.Event) -> None:
+    def _generate_worker(
+        self, target: Widget, run: Run, engine: Engine, cancel: threading.Event
+    ) -> None:
         from .messages import StreamChunk
 
         batcher = Batcher(
             lambda text: target.post_message(StreamChunk(text)), interval=STREAM_INTERVAL_S
         )
         try:
-            reply = run(batcher.add, cancel)
+            reply = run(engine, batcher.add, cancel)
         except BaylingError as exc:
             batcher.flush()
             target.post_message(StreamFailed(exc.message))
@@ -424,23 +490,24 @@ class BaylingApp(App[None]):
         batcher.flush()
         target.post_message(StreamDone(reply))
 
-    def end_generation(self, reply: Reply | None) -> None:
-        """Called by a view when its reply finished (or failed): update the status bar."""
+    @on(GenerationFinished)
+    def _generation_finished(self, message: GenerationFinished) -> None:
+        model = self.ctx.model
+        if not model.generating or message.view is not model.running:
+            return  # a request that failed before it started
         hold_full_collections(False)
-        self.generating = False
-        self._cancel = None
+        model.finish(message.reply)
         self.status.set_state("")
-        if reply is None:
-            return
-        self.last_stats = reply.stats
-        if reply.stats.decode_tps:
-            self.status.set_speed(f"{reply.stats.decode_tps:.1f} tok/s")
-        if self.engine is not None and reply.context_used is not None:
-            self.status.set_context(f"ctx {reply.context_used}/{self.engine.n_ctx}")
+        reply: Reply | None = message.reply
+        if reply is not None:
+            if reply.stats.decode_tps:
+                self.status.set_speed(f"{reply.stats.decode_tps:.1f} tok/s")
+            if model.engine is not None and reply.context_used is not None:
+                self.status.set_context(f"ctx {reply.context_used}/{model.engine.n_ctx}")
+        self._start_next()
 
     def action_stop(self) -> None:
-        if self._cancel is not None and self.generating:
-            self._cancel.set()
+        if self.ctx.model.stop():
             self.status.set_state("stopping…")
 
     def notify(
@@ -457,14 +524,16 @@ class BaylingApp(App[None]):
 
     # -- settings --------------------------------------------------------------------------
 
-    def apply_settings(self, settings: Settings) -> None:
-        """New settings from the settings view (already saved)."""
+    @on(SettingsSaved)
+    def _settings_saved(self, message: SettingsSaved) -> None:
+        settings = message.settings
+        old = self.settings
         engine_changed = (settings.threads, settings.gpu_layers, settings.context) != (
-            self.settings.threads,
-            self.settings.gpu_layers,
-            self.settings.context,
+            old.threads,
+            old.gpu_layers,
+            old.context,
         )
-        self.settings = settings
+        self.ctx.settings = settings
         self.theme = settings.theme
         if engine_changed and self.engine is not None:
             self.notify(
@@ -472,6 +541,10 @@ class BaylingApp(App[None]):
                 "reload it in Models (F5, Enter)",
                 severity="information",
             )
+
+    @on(ThemePreview)
+    def _theme_preview(self, message: ThemePreview) -> None:
+        self.theme = message.theme
 
 
 def settle_memory() -> None:

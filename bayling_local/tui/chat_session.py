@@ -54,14 +54,16 @@ class ChatSession:
             raise UsageError("there is no reply to regenerate")
         return self.turns.pop()
 
-    def take_last_user(self) -> tuple[Turn, list[Turn]]:
-        """For edit: remove the last user message and what followed it; returns both."""
+    def from_last_user(self) -> list[Turn]:
+        """For edit: the last user message and what followed it (nothing is removed yet)."""
         for index in range(len(self.turns) - 1, -1, -1):
             if self.turns[index].role == "user":
-                removed = self.turns[index:]
-                del self.turns[index:]
-                return removed[0], removed
+                return self.turns[index:]
         raise UsageError("there is no message of yours to edit")
+
+    def remove(self, turns: Sequence[Turn]) -> None:
+        """Drop these turns (an edited message is sent: the old one and its reply go)."""
+        self.turns = [t for t in self.turns if not any(t is r for r in turns)]
 
     @classmethod
     def from_history(cls, session_id: int, messages: Sequence[MessageRecord]) -> ChatSession:

@@ -1,19 +1,25 @@
-"""Messages that worker threads post back to the UI (the harlequin pattern).
+"""The terminal UI's messages: from worker threads to widgets, and from views up to the app.
 
 llama.cpp calls block, so they run in thread workers; a worker never touches a widget, it
-posts one of these and the widget's handler updates the screen on the UI thread.
+posts one of these and the widget's handler updates the screen on the UI thread. Views ask
+the app for what only it can do (load a model, generate, open a session) with messages too.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from ..engine import Engine
     from ..interactive import Reply
     from ..languages import Language
+    from ..settings import Settings
     from ..store import ResolvedModel
 
 
@@ -86,3 +92,82 @@ class TaskDone(Message):
         self.what = what
         self.result = result
         self.error = error
+
+
+# --- requests the views post up to the app ("attributes down, messages up") -----------------
+#
+# A view never calls the app or a sibling view: it posts one of these and the app, which owns
+# the model and the views, acts on it and sets what changed back down on the views.
+
+Run = Callable[["Engine", Callable[[str], None], threading.Event], "Reply"]
+
+
+class Generate(Message):
+    """Run ``run(engine, on_text, cancel)``; ``target`` receives the stream messages.
+
+    If the model is still loading, the app queues the request and starts it once it is ready.
+    """
+
+    def __init__(self, target: Widget, run: Run) -> None:
+        super().__init__()
+        self.target = target
+        self.run = run
+
+
+class GenerationFinished(Message):
+    """``view`` has shown the end of its reply (``reply`` None: it failed or never started)."""
+
+    def __init__(self, view: Widget, reply: Reply | None) -> None:
+        super().__init__()
+        self.view = view
+        self.reply = reply
+
+
+class LoadModel(Message):
+    """Load this model (a store name or path; None: the default) in the background."""
+
+    def __init__(self, spec: str | None) -> None:
+        super().__init__()
+        self.spec = spec
+
+
+class DefaultModelChanged(Message):
+    """The user made ``name`` the default model (already saved)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class SettingsSaved(Message):
+    """The settings were saved; ``settings`` are the effective ones (file + environment)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+
+class ThemePreview(Message):
+    """Show the app in this theme now (the settings view's theme list moved)."""
+
+    def __init__(self, theme: str) -> None:
+        super().__init__()
+        self.theme = theme
+
+
+class OpenSession(Message):
+    """Open a saved session of the history in its view (``kind``: "translate" or "chat")."""
+
+    def __init__(self, session_id: int, kind: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.kind = kind
+
+
+class LanguagesChanged(Message):
+    """The translate view's language pair changed (the app remembers it across restarts)."""
+
+    def __init__(self, source: str | None, target: str) -> None:
+        super().__init__()
+        self.source = source
+        self.target = target

@@ -10,6 +10,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -251,6 +252,14 @@ class NoModelScreen(ModalScreen["str | None"]):
 class TooSmallScreen(Screen[None]):
     """Shown instead of the app while the terminal is smaller than the layout needs."""
 
+    class Resized(Message):
+        """The terminal changed size while this screen shows (the app decides what next)."""
+
+        def __init__(self, width: int, height: int) -> None:
+            super().__init__()
+            self.width = width
+            self.height = height
+
     def __init__(self, need: tuple[int, int]) -> None:
         super().__init__()
         self.need = need
@@ -263,7 +272,7 @@ class TooSmallScreen(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.update_size(event.size.width, event.size.height)
-        self.app.call_later(self.app.check_size, event.size.width, event.size.height)
+        self.post_message(self.Resized(event.size.width, event.size.height))
 
     def update_size(self, width: int | None = None, height: int | None = None) -> None:
         if width is None or height is None:

@@ -78,10 +78,11 @@ class LazyView(Container):
 
     DEFAULT_CSS = "LazyView { height: 1fr; }"
 
-    def __init__(self, module: str, class_name: str, *, view_id: str) -> None:
+    def __init__(self, module: str, class_name: str, ctx: object, *, view_id: str) -> None:
         super().__init__()
         self.module = module
         self.class_name = class_name
+        self.ctx = ctx  # handed to the view (the app's AppContext)
         self.view_id = view_id
         self._loading: asyncio.Lock | None = None
 
@@ -95,7 +96,7 @@ class LazyView(Container):
             if self.children:
                 return
             view_class = getattr(importlib.import_module(self.module), self.class_name)
-            await self.mount(view_class(id=self.view_id))
+            await self.mount(view_class(self.ctx, id=self.view_id))
 
 
 class StatusBar(Horizontal):

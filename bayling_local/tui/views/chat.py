@@ -15,13 +15,14 @@ from textual.widgets._markdown import MarkdownStream
 
 from ...errors import BaylingError
 from ..chat_session import ChatSession, Turn
-from ..messages import StreamChunk, StreamDone, StreamFailed
+from ..messages import Generate, GenerationFinished, StreamChunk, StreamDone, StreamFailed
+from ..model_session import chat_sampling
 from ..textutil import code_blocks, printable
 from ..widgets import PromptArea
 
 if TYPE_CHECKING:
     from ...interactive import Reply
-    from ..app import BaylingApp
+    from ..context import AppContext
 
 # While the user types in the chat box, a streamed reply is drawn just after each keystroke's
 # echo instead of whenever text arrives, so that re-laying out a long reply (tens of
@@ -45,6 +46,7 @@ class ChatMessage(Vertical, can_focus=True):
     ChatMessage .header { color: $text-muted; text-style: bold; }
     ChatMessage.assistant .header { color: $accent; }
     ChatMessage .status { color: $warning; }
+    ChatMessage.editing { opacity: 50%; }
     ChatMessage Markdown { margin: 0; padding: 0; }
     ChatMessage .body { height: auto; }
     """
@@ -70,7 +72,14 @@ class ChatMessage(Vertical, can_focus=True):
         return {
             "stopped": "■ stopped — you stopped this reply (Esc); it is kept as it was",
             "cut": "▲ cut off — the reply reached the token or context limit",
+            "waiting": "… loading model: the reply starts when it is ready",
         }.get(self.turn.status, "")
+
+    def set_status(self, status: str) -> None:
+        self.turn.status = status
+        label = self.query_one(".status", Label)
+        label.update(self._status_text())
+        label.display = bool(self._status_text())
 
     def start_stream(self) -> None:
         self._stream = Markdown.get_stream(self.query_one(Markdown))
@@ -86,10 +95,7 @@ class ChatMessage(Vertical, can_focus=True):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        self.turn.status = status
-        label = self.query_one(".status", Label)
-        label.update(self._status_text())
-        label.display = bool(self._status_text())
+        self.set_status(status)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.turn.content)
@@ -108,7 +114,8 @@ class ChatMessage(Vertical, can_focus=True):
 
 EMPTY_TEXT = (
     "Ask BayLing anything, in any language.\n"
-    "Enter sends · Ctrl+J new line · Esc stops a reply · Ctrl+R regenerates · Ctrl+L edits your last message"
+    "Enter sends · Ctrl+J new line · Esc stops a reply · Ctrl+R regenerates · "
+    "Ctrl+L edits your last message (Esc puts it back)"
 )
 
 
@@ -118,6 +125,7 @@ class ChatView(Vertical):
     BINDINGS = [
         Binding("ctrl+r", "regenerate", "Regenerate"),
         Binding("ctrl+l", "edit_last", "Edit last message"),
+        Binding("escape", "cancel_edit", "Cancel the edit", show=False),
         Binding("f8", "copy_reply", "Copy last reply"),
         Binding("f9", "copy_code", "Copy last code block"),
     ]
@@ -135,11 +143,13 @@ class ChatView(Vertical):
         ("New chat", "Start a new conversation (Ctrl+N)", "new_session"),
     ]
 
-    app: BaylingApp
-
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, ctx: AppContext, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.ctx = ctx
+        self.model_name: str | None = ctx.model.label  # set by the app when a model loads
         self.session = ChatSession()
+        # Ctrl+L: (the message being edited and what followed it, the box's text before).
+        self.editing: tuple[list[Turn], str] | None = None
         self._streaming: ChatMessage | None = None
         self._unshown = ""  # streamed text not drawn yet (see TYPING_S)
         self._shown_at = 0.0
@@ -149,7 +159,7 @@ class ChatView(Vertical):
         with VerticalScroll(id="chat-log"):
             yield Static(EMPTY_TEXT, id="chat-empty")
         yield PromptArea(
-            placeholder="Message BayLing", id="chat-input", ime_window=self.app.ime_window
+            placeholder="Message BayLing", id="chat-input", ime_window=self.ctx.ime_window
         )
 
     def focus_input(self) -> None:
@@ -162,8 +172,8 @@ class ChatView(Vertical):
     async def _mount_turn(self, turn: Turn) -> ChatMessage:
         self.query_one("#chat-empty").display = False
         label = None
-        if turn.role == "assistant" and self.app.model_label:
-            label = f"BayLing · {self.app.model_label}"
+        if turn.role == "assistant" and self.model_name:
+            label = f"BayLing · {self.model_name}"
         widget = ChatMessage(turn, label=label)
         await self.log.mount(widget)
         return widget
@@ -174,20 +184,36 @@ class ChatView(Vertical):
     async def _submitted(self) -> None:
         await self.action_send()
 
+    def _refusal(self) -> str | None:
+        """Why nothing can be sent now (None: it can, maybe once the model has loaded)."""
+        model = self.ctx.model
+        if model.generating or self._streaming is not None:
+            return "A reply is being generated; wait for it or stop it with Esc"
+        return model.unavailable_reason()
+
+    def _refused(self) -> bool:
+        refusal = self._refusal()
+        if refusal:
+            self.notify(refusal, severity="error" if "No model" in refusal else "warning")
+        return refusal is not None
+
     async def action_send(self) -> None:
         box = self.query_one("#chat-input", PromptArea)
         text = box.text.strip()
-        if not text:
+        if not text or self._refused():
             return
-        if not self.app.can_generate():
-            return
+        if self.editing is not None:  # the edited message replaces the old one only now
+            removed, _ = self.editing
+            self.editing = None
+            self.session.remove(removed)
+            await self._remove_turns(removed)
         box.clear()
         turn = self.session.add("user", text)
-        history = self.app.history
+        history = self.ctx.history
         try:
             if self.session.record_id is None:
                 self.session.record_id = history.new_session(
-                    "chat", text, model=self.app.model_label
+                    "chat", text, model=self.ctx.model.label or self.ctx.model.loading
                 )
             turn.record_id = history.add_message(self.session.record_id, "user", text)
         except BaylingError as exc:
@@ -198,27 +224,27 @@ class ChatView(Vertical):
     async def _generate(self) -> None:
         from ...interactive import stream_reply
 
-        engine = self.app.engine
-        messages = self.session.messages(system=self.app.settings.system_prompt)
-        sampling = self.app.chat_sampling()
+        messages = self.session.messages(system=self.ctx.settings.system_prompt)
+        sampling = chat_sampling(self.ctx.settings)
         reply_turn = Turn("assistant", "")
         widget = await self._mount_turn(reply_turn)
+        if self.ctx.model.loading:
+            widget.set_status("waiting")
         widget.start_stream()
         self._streaming = widget
         self.log.anchor()
 
-        def run(on_text, cancel) -> Reply:
-            assert engine is not None
+        def run(engine, on_text, cancel) -> Reply:  # type: ignore[no-untyped-def]
             return stream_reply(engine, messages, sampling, on_text=on_text, cancel=cancel)
 
-        if not self.app.start_generation(self, run):
-            await widget.remove()
-            self._streaming = None
+        self.post_message(Generate(self, run))
 
     async def on_stream_chunk(self, message: StreamChunk) -> None:
         widget = self._streaming
         if widget is None:
             return
+        if widget.turn.status == "waiting":
+            widget.set_status("done")
         widget.turn.content += message.text
         self._unshown += message.text
         now = monotonic()
@@ -242,7 +268,7 @@ class ChatView(Vertical):
         reply: Reply = message.reply
         await self._show_streamed()
         widget, self._streaming = self._streaming, None
-        self.app.end_generation(reply)
+        self.post_message(GenerationFinished(self, reply))
         if widget is None:
             return
         turn = widget.turn
@@ -251,7 +277,7 @@ class ChatView(Vertical):
         self.session.turns.append(turn)
         if self.session.record_id is not None:
             try:
-                turn.record_id = self.app.history.add_message(
+                turn.record_id = self.ctx.history.add_message(
                     self.session.record_id,
                     "assistant",
                     reply.text,
@@ -263,7 +289,7 @@ class ChatView(Vertical):
         if reply.status == "cut":
             self.notify(
                 "The reply was cut off: it reached the token limit "
-                f"({self.app.settings.max_tokens} max tokens) or the model's context",
+                f"({self.ctx.settings.max_tokens} max tokens) or the model's context",
                 severity="warning",
                 timeout=10,
             )
@@ -271,7 +297,7 @@ class ChatView(Vertical):
     async def on_stream_failed(self, message: StreamFailed) -> None:
         await self._show_streamed()
         widget, self._streaming = self._streaming, None
-        self.app.end_generation(None)
+        self.post_message(GenerationFinished(self, None))
         if widget is not None:
             await widget.finish("done")
             if not widget.turn.content:
@@ -281,13 +307,16 @@ class ChatView(Vertical):
     # -- regenerate, edit ------------------------------------------------------------------
 
     def _busy(self) -> bool:
-        if self.app.generating:
+        if self.ctx.model.generating or self._streaming is not None:
             self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
             return True
         return False
 
     async def action_regenerate(self) -> None:
-        if self._busy():
+        if self._busy() or self._refused():
+            return
+        if self.editing is not None:
+            self.notify("Send the edited message (Enter) or put it back (Esc) first")
             return
         try:
             turn = self.session.drop_last_reply()
@@ -295,26 +324,47 @@ class ChatView(Vertical):
             self.notify(exc.message, severity="warning")
             return
         await self._remove_turns([turn])
-        if not self.app.can_generate():
-            self.session.turns.append(turn)
-            await self._mount_turn(turn)
-            return
         await self._generate()
 
-    async def action_edit_last(self) -> None:
+    def action_edit_last(self) -> None:
+        """Put the last message in the box to change it; nothing is removed until it is sent.
+
+        Synchronous on purpose: keys typed right after Ctrl+L land in the box after the loaded
+        text, never before it or lost under a reload.
+        """
         if self._busy():
             return
+        if self.editing is not None:
+            self.notify("Already editing: Enter sends the edited message, Esc puts it back")
+            return
         try:
-            turn, removed = self.session.take_last_user()
+            removed = self.session.from_last_user()
         except BaylingError as exc:
             self.notify(exc.message, severity="warning")
             return
-        await self._remove_turns(removed)
         box = self.query_one("#chat-input", PromptArea)
-        box.load_text(turn.content)
+        self.editing = (removed, box.text)
+        for widget in self.query(ChatMessage):
+            if _among(widget.turn, removed):
+                widget.add_class("editing")
+        box.load_text(removed[0].content)
         box.move_cursor(box.document.end)
         box.focus()
-        self.notify("Your last message is back in the box: change it and press Enter")
+        self.notify("Editing your last message: Enter replaces it and its reply, Esc puts it back")
+
+    async def action_cancel_edit(self) -> None:
+        """Esc: put the edited message back as it was; otherwise stop a reply (the app's Esc)."""
+        if self.editing is None:
+            await self.app.run_action("stop")
+            return
+        _, before = self.editing
+        self.editing = None
+        for widget in self.query(ChatMessage):
+            widget.remove_class("editing")
+        box = self.query_one("#chat-input", PromptArea)
+        box.load_text(before)
+        box.move_cursor(box.document.end)
+        self.notify("The message is back as it was")
 
     async def _remove_turns(self, turns: list[Turn]) -> None:
         for widget in list(self.query(ChatMessage)):
@@ -323,7 +373,7 @@ class ChatView(Vertical):
         first_saved = next((t.record_id for t in turns if t.record_id is not None), None)
         if self.session.record_id is not None and first_saved is not None:
             try:
-                self.app.history.delete_messages_from(self.session.record_id, first_saved)
+                self.ctx.history.delete_messages_from(self.session.record_id, first_saved)
             except BaylingError as exc:
                 self.notify(exc.message, title="History", severity="warning")
 
@@ -359,6 +409,7 @@ class ChatView(Vertical):
 
     async def _new_session(self) -> None:
         self.session = ChatSession()
+        self.editing = None
         await self._clear()
         self.focus_input()
 
@@ -368,10 +419,15 @@ class ChatView(Vertical):
 
     async def load_session(self, record_id: int) -> None:
         """Open a saved chat from the history; new messages continue it."""
-        history = self.app.history
+        history = self.ctx.history
         record = history.session(record_id)
+        self.editing = None
         self.session = ChatSession.from_history(record.id, history.messages(record_id))
         await self._clear()
         for turn in self.session.turns:
             await self._mount_turn(turn)
         self.log.scroll_end(animate=False)
+
+
+def _among(turn: Turn, turns: list[Turn]) -> bool:
+    return any(turn is t for t in turns)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,18 +17,47 @@ from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Label
 
 from ...errors import BaylingError
+from ..messages import OpenSession
 from ..screens import AskText, Confirm
 from ..textutil import printable
 
 if TYPE_CHECKING:
-    from ..app import BaylingApp
+    from ...history import SessionRecord
+    from ..context import AppContext
 
 KIND_NAMES = {"chat": "chat", "translate": "translation"}
+EXPORT_FORMATS = {
+    "markdown": ("Markdown", ".md"),
+    "json": ("JSON", ".json"),
+    "text": ("plain text (source + current translation)", ".txt"),
+}
 
 
 def _when(iso: str) -> str:
-    """``2024-05-01T10:00:00+00:00`` -> ``2024-05-01 10:00`` (UTC, as stored)."""
-    return iso[:16].replace("T", " ")
+    """A stored UTC time as local time: ``2024-05-01T10:00:00+00:00`` -> ``2024-05-01 12:00``."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso[:16].replace("T", " ")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _pair(record: SessionRecord) -> str:
+    """``zh → en`` for a translation (``auto → en`` when detected), empty for a chat."""
+    if record.kind != "translate":
+        return ""
+    return f"{record.source_lang or 'auto'} → {record.target_lang or '?'}"
+
+
+def column_widths(total: int, fixed: dict[str, int], flexible: str) -> dict[str, int]:
+    """Widths that fill ``total`` cells: the fixed columns as given, the rest to ``flexible``.
+
+    Each column also takes 2 cells of padding in a DataTable.
+    """
+    used = sum(fixed.values()) + 2 * (len(fixed) + 1) + 2  # padding and the scrollbar
+    return {**fixed, flexible: max(12, total - used)}
 
 
 class HistoryView(Vertical):
@@ -42,6 +72,8 @@ class HistoryView(Vertical):
         Binding("v", "toggle_archived", "Show archived / active"),
         Binding("m", "export('markdown')", "Export Markdown"),
         Binding("j", "export('json')", "Export JSON"),
+        Binding("t", "export('text')", "Export text"),
+        Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
     COMMANDS_LIST = [
@@ -66,12 +98,16 @@ class HistoryView(Vertical):
             "Write the highlighted session to a .json file (j)",
             "export('json')",
         ),
+        (
+            "Export the source and translation",
+            "Write the source text and the current translation to a .txt file (t)",
+            "export('text')",
+        ),
     ]
 
-    app: BaylingApp
-
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, ctx: AppContext, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.ctx = ctx
         self.show_archived = False
         self._row_sessions: dict[str, int] = {}
 
@@ -82,7 +118,7 @@ class HistoryView(Vertical):
         yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
         yield Label(
             "Enter open · / search · r rename · d delete · a archive · u restore · v archived · "
-            "m Markdown · j JSON",
+            "m Markdown · j JSON · t text",
             classes="hint",
         )
 
@@ -109,21 +145,29 @@ class HistoryView(Vertical):
         except BaylingError as exc:
             self.notify(exc.message, title="History", severity="error")
 
+    def _width(self) -> int:
+        return self.size.width or self.app.size.width
+
     def _show_sessions(self) -> None:
         table = self.table
         table.clear(columns=True)
-        for label, width in (("Title", 44), ("Kind", 11), ("Model", 20)):
-            table.add_column(label, width=width)
-        table.add_column("Updated (UTC)")
+        widths = column_widths(
+            self._width(),
+            {"Kind": 11, "Languages": 11, "Model": 16, "Updated": 16},
+            "Title",
+        )
+        for label in ("Title", "Kind", "Languages", "Model", "Updated"):
+            table.add_column(label, width=widths[label])
         self._row_sessions = {}
-        sessions = self.app.history.sessions(archived=self.show_archived)
+        sessions = self.ctx.history.sessions(archived=self.show_archived)
         for record in sessions:
             key = str(record.id)
             self._row_sessions[key] = record.id
             table.add_row(
-                Text(printable(record.title)),
+                Text(printable(record.title), no_wrap=True, overflow="ellipsis"),
                 KIND_NAMES.get(record.kind, record.kind),
-                Text(record.model or ""),
+                _pair(record),
+                Text(record.model or "", no_wrap=True, overflow="ellipsis"),
                 _when(record.updated),
                 key=key,
             )
@@ -133,20 +177,29 @@ class HistoryView(Vertical):
     def _show_hits(self, query: str) -> None:
         table = self.table
         table.clear(columns=True)
-        for label, width in (("Title", 30), ("Kind", 11)):
-            table.add_column(label, width=width)
-        table.add_column("Match")
+        widths = column_widths(self._width(), {"Title": 24, "Kind": 11}, "Match")
+        for label in ("Title", "Kind", "Match"):
+            table.add_column(label, width=widths[label])
         self._row_sessions = {}
-        hits = self.app.history.search(query)
+        hits = self.ctx.history.search(query)
         for hit in hits:
             key = f"{hit.session_id}:{hit.message_id}"
             self._row_sessions[key] = hit.session_id
             title = printable(hit.title) + (" (archived)" if hit.archived else "")
-            snippet = Text()
+            snippet = Text(no_wrap=True, overflow="ellipsis")
             for is_match, text in hit.spans():
                 snippet.append(printable(text), style="bold reverse" if is_match else "")
-            table.add_row(Text(title), KIND_NAMES.get(hit.kind, hit.kind), snippet, key=key)
+            table.add_row(
+                Text(title, no_wrap=True, overflow="ellipsis"),
+                KIND_NAMES.get(hit.kind, hit.kind),
+                snippet,
+                key=key,
+            )
         self.query_one("#history-mode", Label).update(f"{len(hits)} matches")
+
+    def on_resize(self) -> None:
+        with contextlib.suppress(NoMatches):
+            self.refresh_list()
 
     @on(Input.Changed, "#search")
     def _search_changed(self) -> None:
@@ -156,8 +209,23 @@ class HistoryView(Vertical):
     def _search_submitted(self) -> None:
         self.table.focus()
 
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "down" and self.app.focused is self.query_one("#search", Input):
+            event.stop()
+            self.table.focus()  # Down from the search box moves into the results
+
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
+
+    async def action_clear_search(self) -> None:
+        """Esc: empty the search and show every session again (or stop a reply, elsewhere)."""
+        search = self.query_one("#search", Input)
+        if not search.value:
+            await self.app.run_action("stop")
+            return
+        search.value = ""
+        self.refresh_list()
+        self.table.focus()
 
     def action_toggle_archived(self) -> None:
         self.show_archived = not self.show_archived
@@ -183,32 +251,24 @@ class HistoryView(Vertical):
         session_id = self.selected_session()
         if session_id is None:
             return
-        if self.app.generating:
-            self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
-            return
         try:
-            record = self.app.history.session(session_id)
-            if record.kind == "translate":
-                self.app.translate_view.load_session(session_id)
-                await self.app.action_show_view("translate")
-            else:
-                chat = await self.app.ensure_view("chat")
-                await chat.load_session(session_id)
-                await self.app.action_show_view("chat")
+            record = self.ctx.history.session(session_id)
         except BaylingError as exc:
             self.notify(exc.message, title="History", severity="error")
+            return
+        self.post_message(OpenSession(session_id, record.kind))
 
     def action_rename(self) -> None:
         session_id = self.selected_session()
         if session_id is None:
             return
-        current = self.app.history.session(session_id).title
+        current = self.ctx.history.session(session_id).title
 
         def renamed(title: str | None) -> None:
             if title is None:
                 return
             try:
-                self.app.history.rename(session_id, title)
+                self.ctx.history.rename(session_id, title)
             except BaylingError as exc:
                 self.notify(exc.message, severity="error")
                 return
@@ -220,13 +280,13 @@ class HistoryView(Vertical):
         session_id = self.selected_session()
         if session_id is None:
             return
-        title = self.app.history.session(session_id).title
+        title = self.ctx.history.session(session_id).title
 
         def confirmed(yes: bool | None) -> None:
             if not yes:
                 return
             try:
-                self.app.history.delete(session_id)
+                self.ctx.history.delete(session_id)
             except BaylingError as exc:
                 self.notify(exc.message, severity="error")
                 return
@@ -249,9 +309,9 @@ class HistoryView(Vertical):
             return
         try:
             if archived:
-                self.app.history.archive(session_id)
+                self.ctx.history.archive(session_id)
             else:
-                self.app.history.restore(session_id)
+                self.ctx.history.restore(session_id)
         except BaylingError as exc:
             self.notify(exc.message, severity="error")
             return
@@ -262,26 +322,24 @@ class HistoryView(Vertical):
 
     def action_export(self, fmt: str) -> None:
         session_id = self.selected_session()
-        if session_id is None:
+        if session_id is None or fmt not in EXPORT_FORMATS:
             return
-        record = self.app.history.session(session_id)
+        record = self.ctx.history.session(session_id)
+        if fmt == "text" and record.kind != "translate":
+            self.notify("A text export is for translations; export a chat as Markdown (m)")
+            return
+        name, suffix = EXPORT_FORMATS[fmt]
         slug = re.sub(r"[^\w]+", "-", record.title.lower()).strip("-")[:40] or "session"
-        suffix = ".json" if fmt == "json" else ".md"
         default = Path.cwd() / f"bayling-{record.id}-{slug}{suffix}"
 
         def chosen(path: str | None) -> None:
             if not path:
                 return
             try:
-                written = self.app.history.export(
-                    session_id, Path(path), "json" if fmt == "json" else "markdown"
-                )
+                written = self.ctx.history.export(session_id, Path(path), fmt)  # type: ignore[arg-type]
             except BaylingError as exc:
                 self.notify(exc.message, title="Export failed", severity="error", timeout=10)
                 return
             self.notify(f"Wrote {written}", title="Exported")
 
-        self.app.push_screen(
-            AskText(f"Export as {'JSON' if fmt == 'json' else 'Markdown'} to", value=str(default)),
-            chosen,
-        )
+        self.app.push_screen(AskText(f"Export as {name} to", value=str(default)), chosen)

@@ -16,11 +16,11 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Label, ProgressBar
 
 from ...errors import BaylingError
-from ..messages import TaskDone, TaskNote
+from ..messages import DefaultModelChanged, LoadModel, TaskDone, TaskNote
 from ..screens import AskText
 
 if TYPE_CHECKING:
-    from ..app import BaylingApp
+    from ..context import AppContext
 
 
 def human_size(n: int) -> str:
@@ -66,10 +66,9 @@ class ModelsView(Vertical):
         ("Refresh the model list", "Read the model store again (r)", "refresh"),
     ]
 
-    app: BaylingApp
-
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, ctx: AppContext, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.ctx = ctx
         self._timer: Timer | None = None
         self._busy_since = 0.0
         self._busy_text = ""
@@ -90,8 +89,8 @@ class ModelsView(Vertical):
         with contextlib.suppress(NoMatches):  # the app may be closing while this view mounts
             self.query_one("#model-progress").display = False
             self.refresh_list()
-            if self.app.loading:  # a load started before this view was mounted
-                self.show_loading(self.app.loading)
+            if self.ctx.model.loading:  # a load started before this view was mounted
+                self.show_loading(self.ctx.model.loading)
 
     def focus_input(self) -> None:
         self.query_one("#models", DataTable).focus()
@@ -120,7 +119,7 @@ class ModelsView(Vertical):
         except BaylingError as exc:
             self.notify(exc.message, title="Model store", severity="error")
             return
-        loaded = self.app.model_label
+        loaded = self.ctx.model.label
         for entry in entries:
             marks = ("●" if entry.name == loaded else " ") + (
                 "★" if default and default.lower() == entry.name.lower() else " "
@@ -137,15 +136,16 @@ class ModelsView(Vertical):
             )
             self._names[entry.name] = entry.name
         if not entries:
-            resolved = self.app.resolved
-            if resolved is not None and self.app.engine is not None:
+            resolved = self.ctx.model.resolved
+            engine = self.ctx.model.engine
+            if resolved is not None and engine is not None:
                 table.add_row(
                     "●",
                     Text(resolved.name),
                     human_size(resolved.path.stat().st_size),
                     "",
-                    self.app.engine.prompt_format.name,
-                    str(self.app.engine.n_ctx),
+                    engine.prompt_format.name,
+                    str(engine.n_ctx),
                     Text(str(resolved.path)),
                     key="__loaded__",
                 )
@@ -177,7 +177,7 @@ class ModelsView(Vertical):
     def action_load(self) -> None:
         name = self._selected()
         if name is not None:
-            self.app.load_model(name)
+            self.post_message(LoadModel(name))
 
     def show_loading(self, name: str) -> None:
         self._start_busy(f"loading {name}")
@@ -198,8 +198,6 @@ class ModelsView(Vertical):
     def _tick(self) -> None:
         seconds = time.monotonic() - self._busy_since
         self.query_one("#load-status", Label).update(Text(f"{self._busy_text} … {seconds:.1f} s"))
-        if self.app.loading:
-            self.app.status.set_state(f"loading {self.app.loading}… {seconds:.1f} s")
 
     def _stop_busy(self, text: str = "") -> None:
         if self._timer is not None:
@@ -222,8 +220,7 @@ class ModelsView(Vertical):
         except BaylingError as exc:
             self.notify(exc.message, severity="error")
             return
-        self.app.settings.model = name
-        self.notify(f"{name} is now the default model")
+        self.post_message(DefaultModelChanged(name))
         self.refresh_list()
 
     def action_import_model(self) -> None:

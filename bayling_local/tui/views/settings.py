@@ -13,10 +13,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, TextArea
 
 from ...errors import BaylingError, UsageError
+from ...languages import Language
 from ...settings import Settings, load_settings, save_settings
+from ..messages import SettingsSaved, ThemePreview
+from ..screens import LanguagePicker
 
 if TYPE_CHECKING:
-    from ..app import BaylingApp
+    from ..context import AppContext
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ NUMBER_FIELDS = (
     ),
     NumberField("temperature", "Temperature", float, 0.0, 5.0, help="chat; translation is greedy"),
     NumberField("top_p", "Top-p", float, 0.01, 1.0, help="nucleus sampling for chat"),
+    NumberField("top_k", "Top-k", int, 0, 100000, help="chat: sample among the k likeliest"),
+    NumberField("repeat_penalty", "Repeat penalty", float, 0.5, 3.0, help="chat; 1 turns it off"),
     NumberField("max_tokens", "Max tokens", int, 1, 1 << 20, help="longest reply"),
 )
 
@@ -73,10 +78,18 @@ class SettingsView(VerticalScroll):
         ("Change the theme", "Pick a colour theme in Settings", "focus_theme"),
     ]
 
-    app: BaylingApp
+    def __init__(self, ctx: AppContext, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.ctx = ctx
+        self.target = ""  # the default target language's code, as in the file
 
     def compose(self) -> ComposeResult:
         stored = self._stored()
+        self.target = stored.target
+        with Horizontal(classes="field"):
+            yield Label("Target", classes="field-label")
+            yield Button(self._target_label(), id="set-target", classes="field-input")
+            yield Label("default language to translate into", classes="field-help")
         for spec in NUMBER_FIELDS:
             value = getattr(stored, spec.name)
             with Horizontal(classes="field"):
@@ -126,7 +139,25 @@ class SettingsView(VerticalScroll):
             return load_settings(environ={})
         except BaylingError as exc:
             self.notify(exc.message, title="Settings", severity="error")
-            return self.app.settings
+            return self.ctx.settings
+
+    def _target_label(self) -> str:
+        from ...languages import resolve
+
+        try:
+            language = resolve(self.target)
+        except BaylingError:
+            return self.target
+        return f"{language.name} ({language.code})"
+
+    @on(Button.Pressed, "#set-target")
+    def _pick_target(self) -> None:
+        def chosen(result: object) -> None:
+            if isinstance(result, Language):
+                self.target = result.code
+                self.query_one("#set-target", Button).label = self._target_label()
+
+        self.app.push_screen(LanguagePicker("Default target language"), chosen)
 
     def focus_input(self) -> None:
         self.query_one(f"#set-{NUMBER_FIELDS[0].name}", Input).focus()
@@ -137,7 +168,7 @@ class SettingsView(VerticalScroll):
     @on(Select.Changed, "#set-theme")
     def _theme_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
-            self.app.theme = event.value
+            self.post_message(ThemePreview(event.value))
 
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:
@@ -153,6 +184,7 @@ class SettingsView(VerticalScroll):
             except UsageError:
                 field.focus()
                 raise
+        changes["target"] = self.target
         changes["instruction_lang"] = self.query_one("#set-instruction_lang", Select).value
         changes["theme"] = self.query_one("#set-theme", Select).value
         prompt = self.query_one("#set-system_prompt", TextArea).text.strip()
@@ -167,6 +199,6 @@ class SettingsView(VerticalScroll):
         except BaylingError as exc:
             self.notify(exc.message, title="Settings not saved", severity="error")
             return
-        self.app.apply_settings(effective)
+        self.post_message(SettingsSaved(effective))
         self.query_one("#settings-note", Label).update(Text(f"Saved to {path}"))
         self.notify(f"Saved to {path}", title="Settings")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,16 +16,29 @@ from textual.widgets.option_list import Option
 
 from ...errors import BaylingError, UsageError
 from ...languages import Language, resolve
-from ..messages import SourceDetected, StreamChunk, StreamDone, StreamFailed
+from ..messages import (
+    Generate,
+    GenerationFinished,
+    LanguagesChanged,
+    SourceDetected,
+    StreamChunk,
+    StreamDone,
+    StreamFailed,
+)
+from ..model_session import translation_sampling
 from ..screens import AUTO, LanguagePicker
 from ..textutil import printable
 from ..widgets import PromptArea, diff_text
 
 if TYPE_CHECKING:
     from ...interactive import InteractiveSession
-    from ..app import BaylingApp
+    from ..context import AppContext
+    from ..state import UiState
 
 DETECT_DELAY_S = 0.4
+# Below this terminal height the versions and changes start hidden (F7 shows them), so the
+# source and the translation get the room.
+VERSIONS_MIN_HEIGHT = 30
 
 
 class TranslateView(Vertical):
@@ -33,9 +47,11 @@ class TranslateView(Vertical):
     BINDINGS = [
         Binding("ctrl+f", "pick_source", "From language"),
         Binding("ctrl+t", "pick_target", "To language"),
-        Binding("ctrl+s", "swap", "Swap languages"),
+        Binding("f7", "swap", "Swap languages", priority=True),  # over the box's select-all
+        Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+g", "toggle_versions", "Versions"),
         Binding("f8", "copy", "Copy translation"),
-        Binding("ctrl+r", "restore", "Restore version"),
+        Binding("ctrl+o", "restore", "Restore version"),
         Binding("ctrl+b", "compare_base", "Compare from version"),
     ]
 
@@ -44,9 +60,15 @@ class TranslateView(Vertical):
         ("Refine the translation", "Send the refinement box (Enter in it)", "refine"),
         ("Choose the source language", "Type to filter every language (Ctrl+F)", "pick_source"),
         ("Choose the target language", "Type to filter every language (Ctrl+T)", "pick_target"),
-        ("Swap languages", "Swap source and target, and the texts (Ctrl+S)", "swap"),
+        ("Swap languages", "Swap source and target, and the texts (F7)", "swap"),
+        ("Regenerate the translation", "Translate the source text again (Ctrl+R)", "regenerate"),
+        (
+            "Show or hide the versions",
+            "The versions and the changes between them (Ctrl+G)",
+            "toggle_versions",
+        ),
         ("Copy the translation", "Copy the current version to the clipboard (F8)", "copy"),
-        ("Restore a version", "Make the highlighted version current (Ctrl+R)", "restore"),
+        ("Restore a version", "Make the highlighted version current (Ctrl+O)", "restore"),
         (
             "Compare from a version",
             "Diff later versions against the highlighted one (Ctrl+B)",
@@ -55,26 +77,32 @@ class TranslateView(Vertical):
         ("New translation", "Clear the source, output and versions (Ctrl+N)", "new_session"),
     ]
 
-    app: BaylingApp
-
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(
+        self, ctx: AppContext, *, remembered: UiState | None = None, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
-        self.source_lang: Language | None = None  # None: auto-detect
+        self.ctx = ctx
+        self.model_name: str | None = None  # set by the app when a model is loaded
         self.detected: Language | None = None
-        self.target_lang: Language = resolve("en")
+        self.target_lang: Language = (
+            _language_or(remembered.target if remembered else None, None)
+            or _language_or(ctx.settings.target, None)
+            or resolve("en")
+        )
+        self.source_lang: Language | None = _language_or(  # None: auto-detect
+            remembered.source if remembered else None, None
+        )
         self.session: InteractiveSession | None = None
         self.compare_from: int | None = None  # version index the diff starts from (None: parent)
         self._pending: tuple[str, str, int | None] | None = None  # (kind, request, parent record)
         self._detect_timer: Timer | None = None
         self.streamed = ""
+        self._stream_title = ""
 
     def compose(self) -> ComposeResult:
-        self.target_lang = (
-            _language_or(self.app.settings.target, self.target_lang) or self.target_lang
-        )
         with Horizontal(id="lang-bar"):
             yield Button(self._source_label(), id="source-lang", compact=True)
-            yield Button("⇄", id="swap", compact=True, tooltip="Swap languages (Ctrl+S)")
+            yield Button("⇄", id="swap", compact=True, tooltip="Swap languages (F7)")
             yield Button(self._target_label(), id="target-lang", compact=True)
             yield Label("", id="detected")
         with Horizontal(id="panes"):
@@ -83,7 +111,7 @@ class TranslateView(Vertical):
                 yield PromptArea(
                     placeholder="Type or paste text to translate",
                     id="source",
-                    ime_window=self.app.ime_window,
+                    ime_window=self.ctx.ime_window,
                 )
             with Vertical(id="output-pane"):
                 yield Label("Translation", id="output-title", classes="pane-title")
@@ -96,7 +124,7 @@ class TranslateView(Vertical):
             yield PromptArea(
                 placeholder="How should the translation change?",
                 id="refine",
-                ime_window=self.app.ime_window,
+                ime_window=self.ctx.ime_window,
             )
         with Horizontal(id="versions-pane"):
             with Vertical(id="versions-box"):
@@ -122,8 +150,32 @@ class TranslateView(Vertical):
         return f"To: {self.target_lang.name}"
 
     def _update_language_buttons(self) -> None:
-        self.query_one("#source-lang", Button).label = self._source_label()
-        self.query_one("#target-lang", Button).label = self._target_label()
+        label = self.query_one("#detected", Label)
+        if self.source_lang is not None or not self.query_one("#source", PromptArea).text.strip():
+            self.detected = None  # a chosen language, or no text: nothing detected to show
+            label.update("")
+            label.display = False
+        for selector, text in (
+            ("#source-lang", self._source_label()),
+            ("#target-lang", self._target_label()),
+        ):
+            button = self.query_one(selector, Button)
+            button.label = text
+            button.styles.width = cell_len(text) + 2  # sized to the label, whatever its length
+
+    def _languages_changed(self) -> None:
+        """After the user changed the pair: redraw the bar and have the app remember it."""
+        self._update_language_buttons()
+        self.post_message(
+            LanguagesChanged(
+                self.source_lang.code if self.source_lang else None, self.target_lang.code
+            )
+        )
+
+    def on_mount(self) -> None:
+        self._update_language_buttons()
+        if self.app.size.height < VERSIONS_MIN_HEIGHT:
+            self.query_one("#versions-pane").display = False
 
     @property
     def output(self) -> TextArea:
@@ -139,9 +191,14 @@ class TranslateView(Vertical):
         def chosen(result: object) -> None:
             if result == AUTO:
                 self.source_lang = None
+                self.detected = None
+                self._source_changed()  # detect the text's language again
             elif isinstance(result, Language):
                 self.source_lang = result
-            self._update_language_buttons()
+                self.detected = None
+            else:
+                return
+            self._languages_changed()
 
         self.app.push_screen(
             LanguagePicker("Translate from", allow_auto=True, current=self.source_lang), chosen
@@ -151,7 +208,7 @@ class TranslateView(Vertical):
         def chosen(result: object) -> None:
             if isinstance(result, Language):
                 self.target_lang = result
-                self._update_language_buttons()
+                self._languages_changed()
 
         self.app.push_screen(LanguagePicker("Translate into", current=self.target_lang), chosen)
 
@@ -169,7 +226,7 @@ class TranslateView(Vertical):
         if version is not None and version.text.strip():
             self.query_one("#source", PromptArea).load_text(version.text)
             self.new_session(keep_source=True)
-        self._update_language_buttons()
+        self._languages_changed()
 
     @on(Button.Pressed, "#source-lang")
     def _source_pressed(self) -> None:
@@ -188,6 +245,13 @@ class TranslateView(Vertical):
         if self._detect_timer is not None:
             self._detect_timer.stop()
         if self.source_lang is None:
+            # What was detected was for the old text: say nothing until the new one is known.
+            if self.detected is not None:
+                self.detected = None
+                self._update_language_buttons()
+            label = self.query_one("#detected", Label)
+            label.update("")
+            label.display = False
             self._detect_timer = self.set_timer(DETECT_DELAY_S, self._start_detection)
 
     def _start_detection(self) -> None:
@@ -207,15 +271,16 @@ class TranslateView(Vertical):
         self.post_message(SourceDetected(text, found.language, found.confidence))
 
     def on_source_detected(self, message: SourceDetected) -> None:
-        if message.text != self.query_one("#source", PromptArea).text:
-            return  # the text changed since
+        if message.text != self.query_one("#source", PromptArea).text or self.source_lang:
+            return  # the text (or the From language) changed since
         self.detected = message.language
+        self._update_language_buttons()
         label = self.query_one("#detected", Label)
         if message.language is not None:
             label.update(f"detected {message.language.name} ({message.confidence:.0%})")
         else:
             label.update("language not sure yet")
-        self._update_language_buttons()
+        label.display = True
 
     # -- translating -----------------------------------------------------------------------
 
@@ -227,6 +292,20 @@ class TranslateView(Vertical):
     def _refine_submitted(self) -> None:
         self.action_refine()
 
+    def _refusal(self) -> str | None:
+        """Why a request cannot be sent now (None: it can, maybe after the model loads)."""
+        model = self.ctx.model
+        if self._pending is not None or model.generating:
+            return "A reply is being generated; wait for it or stop it with Esc"
+        return model.unavailable_reason()
+
+    def _waiting_note(self) -> str:
+        model = self.ctx.model
+        return f"loading model {model.loading}…" if model.loading else "streaming…"
+
+    def action_regenerate(self) -> None:
+        self.action_translate()
+
     def action_translate(self) -> None:
         from ...interactive import InteractiveSession, InteractiveTranslator
 
@@ -234,9 +313,11 @@ class TranslateView(Vertical):
         if not text.strip():
             self.notify("Type or paste the text to translate first", severity="warning")
             return
-        if not self.app.can_generate():
+        refusal = self._refusal()
+        if refusal:
+            self.notify(refusal, severity="error" if "No model" in refusal else "warning")
             return
-        settings = self.app.settings
+        settings = self.ctx.settings
         instruction_lang = (
             settings.instruction_lang if settings.instruction_lang in ("en", "zh") else "en"
         )
@@ -247,11 +328,11 @@ class TranslateView(Vertical):
             instruction_lang=instruction_lang,  # type: ignore[arg-type]
         )
         try:
-            history = self.app.history
+            history = self.ctx.history
             session.record_id = history.new_session(
                 "translate",
                 text,
-                model=self.app.model_label,
+                model=self.ctx.model.label or self.ctx.model.loading,
                 source_lang=session.source.code if session.source else None,
                 target_lang=session.target.code,
                 source_text=text,
@@ -263,17 +344,17 @@ class TranslateView(Vertical):
         self.compare_from = None
         self._pending = ("translate", session.instruction, None)
         self.streamed = ""
-        self._set_output("", f"Translation v1 into {self.target_lang.name} · streaming…")
-        translator = InteractiveTranslator(
-            self.app.engine,
-            self.app.translation_sampling(),
-            system=settings.system_prompt,  # type: ignore[arg-type]
-        )
+        self._stream_title = f"Translation v1 into {self.target_lang.name}"
+        self._set_output("", f"{self._stream_title} · {self._waiting_note()}")
+        sampling = translation_sampling(settings)
+        system = settings.system_prompt
+
+        def run(engine, on_text, cancel):  # type: ignore[no-untyped-def]
+            translator = InteractiveTranslator(engine, sampling, system=system)
+            return translator.translate(session, on_text=on_text, cancel=cancel)
+
         self._refresh_versions()
-        self.app.start_generation(
-            self,
-            lambda on_text, cancel: translator.translate(session, on_text=on_text, cancel=cancel),
-        )
+        self.post_message(Generate(self, run))
 
     def action_refine(self) -> None:
         from ...interactive import InteractiveTranslator
@@ -291,13 +372,15 @@ class TranslateView(Vertical):
                 "Type how the translation should change, e.g. more formal", severity="warning"
             )
             return
-        if not self.app.can_generate():
+        refusal = self._refusal()
+        if refusal:
+            self.notify(refusal, severity="error" if "No model" in refusal else "warning")
             return
         parent = session.current_version
         assert parent is not None
         try:
             if session.record_id is not None:
-                self.app.history.add_message(
+                self.ctx.history.add_message(
                     session.record_id, "user", refinement, parent_id=parent.record_id
                 )
         except BaylingError as exc:
@@ -305,21 +388,23 @@ class TranslateView(Vertical):
         self._pending = ("refine", refinement, parent.record_id)
         self.streamed = ""
         number = len(session.versions) + 1
-        self._set_output("", f"Version v{number} · {refinement[:40]} · streaming…")
-        translator = InteractiveTranslator(
-            self.app.engine,
-            self.app.translation_sampling(),
-            system=self.app.settings.system_prompt,  # type: ignore[arg-type]
-        )
+        self._stream_title = f"Version v{number} · {refinement[:40]}"
+        self._set_output("", f"{self._stream_title} · {self._waiting_note()}")
+        sampling = translation_sampling(self.ctx.settings)
+        system = self.ctx.settings.system_prompt
+
+        def run(engine, on_text, cancel):  # type: ignore[no-untyped-def]
+            translator = InteractiveTranslator(engine, sampling, system=system)
+            return translator.refine(session, refinement, on_text=on_text, cancel=cancel)
+
         box.clear()
-        self.app.start_generation(
-            self,
-            lambda on_text, cancel: translator.refine(
-                session, refinement, on_text=on_text, cancel=cancel
-            ),
-        )
+        self.post_message(Generate(self, run))
 
     def on_stream_chunk(self, message: StreamChunk) -> None:
+        if not self.streamed:  # the first text: the model is loaded and generating
+            self.query_one("#output-title", Label).update(
+                Text(printable(f"{self._stream_title} · streaming…"))
+            )
         self.streamed += message.text
         output = self.output
         follow = output.scroll_y >= output.max_scroll_y - 1
@@ -332,7 +417,7 @@ class TranslateView(Vertical):
         session = self.session
         pending = self._pending
         self._pending = None
-        self.app.end_generation(reply)
+        self.post_message(GenerationFinished(self, reply))
         if session is None or pending is None:
             return
         kind, request, parent_record = pending
@@ -347,7 +432,7 @@ class TranslateView(Vertical):
         )
         if session.record_id is not None:
             try:
-                history = self.app.history
+                history = self.ctx.history
                 record = history.add_message(
                     session.record_id,
                     "assistant",
@@ -367,8 +452,9 @@ class TranslateView(Vertical):
             self.query_one("#refine", PromptArea).focus()  # the next step is usually a refinement
         if reply.status == "cut":
             self.notify(
-                f"v{index + 1} was cut off: it reached the token limit ({self.app.settings.max_tokens} "
-                "max tokens) or the model's context. Raise max tokens in Settings (F6).",
+                f"v{index + 1} was cut off: it reached the token limit "
+                f"({self.ctx.settings.max_tokens} max tokens) or the model's context. "
+                "Raise max tokens in Settings (F6).",
                 severity="warning",
                 timeout=10,
             )
@@ -377,7 +463,7 @@ class TranslateView(Vertical):
 
     def on_stream_failed(self, message: StreamFailed) -> None:
         self._pending = None
-        self.app.end_generation(None)
+        self.post_message(GenerationFinished(self, None))
         self.notify(message.error, title="Translation failed", severity="error", timeout=10)
         self._show_current()
 
@@ -461,13 +547,13 @@ class TranslateView(Vertical):
         session = self.session
         if session is None:
             return
-        if self.app.generating:
+        if self.ctx.model.generating or self._pending is not None:
             self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
             return
         version = session.restore(index)
         if session.record_id is not None and version.record_id is not None:
             try:
-                self.app.history.update_session(
+                self.ctx.history.update_session(
                     session.record_id, current_version=version.record_id
                 )
             except BaylingError as exc:
@@ -504,14 +590,16 @@ class TranslateView(Vertical):
     # -- sessions --------------------------------------------------------------------------
 
     def new_session(self, *, keep_source: bool = False) -> None:
-        if self.app.generating:
+        if self.ctx.model.generating or self._pending is not None:
             self.notify("Wait for the reply to finish (or stop it with Esc)", severity="warning")
             return
         self.session = None
         self.compare_from = None
         if not keep_source:
             self.query_one("#source", PromptArea).clear()
+            self.detected = None
         self.query_one("#refine", PromptArea).clear()
+        self._update_language_buttons()
         self._refresh_versions()
         self._show_current()
         self.focus_input()
@@ -519,13 +607,17 @@ class TranslateView(Vertical):
     def action_new_session(self) -> None:
         self.new_session()
 
-    def load_session(self, record_id: int) -> None:
+    def action_toggle_versions(self) -> None:
+        pane = self.query_one("#versions-pane")
+        pane.display = not pane.display
+
+    async def load_session(self, record_id: int) -> None:
         """Open a saved translation session from the history."""
         from ...interactive import InteractiveSession
 
-        history = self.app.history
+        history = self.ctx.history
         record = history.session(record_id)
-        target = _language_or(record.target_lang, self.target_lang)
+        target = _language_or(record.target_lang, self.target_lang) or self.target_lang
         source = _language_or(record.source_lang, None)
         session = InteractiveSession.from_history(
             record, history.messages(record_id), target=target, source=source

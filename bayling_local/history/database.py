@@ -1,18 +1,14 @@
-"""The conversation history: every chat and translation session, saved as it happens.
+"""The history database: every chat and translation session, saved as it happens.
 
 One SQLite file (:func:`bayling_local.paths.history_path`) in WAL mode, so a reader never waits
-for the writer and a crash loses at most the message being written. The schema is versioned
-with ``PRAGMA user_version`` and upgraded by the numbered migrations in :data:`MIGRATIONS`;
-a database written by a newer bayling-local is left untouched.
+for the writer and a crash loses at most the message being written. The schema comes from
+:mod:`.migrations`; a database written by a newer bayling-local is left untouched.
 
 The history must never stop the app: a database that is corrupt, or locked by something that
 does not let go, is renamed aside as a backup and a fresh one is started, and
 :attr:`History.notice` says so in one line for the UI to show. Where even that fails (an
 unwritable directory) the history lives in memory for the session, again with a notice.
-
-Search is SQLite FTS5 over every message. The trigram tokenizer is used where SQLite has it
-(3.34+), because it matches inside words and in Chinese or Japanese text, which has no spaces
-for a word tokenizer to split on; queries shorter than three characters fall back to ``LIKE``.
+Search queries shorter than three characters (the trigram size) fall back to ``LIKE``.
 """
 
 from __future__ import annotations
@@ -22,197 +18,32 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from . import paths
-from .atomic import write_text_atomic
-from .errors import OutputError, UsageError
-
-SessionKind = Literal["chat", "translate"]
-MessageStatus = Literal["done", "stopped", "cut"]
-ExportFormat = Literal["markdown", "json"]
-SESSION_KINDS: tuple[str, ...] = ("chat", "translate")
-MESSAGE_STATUSES: tuple[str, ...] = ("done", "stopped", "cut")
-EXPORT_FORMAT_NAME = "bayling-local-history"
-TITLE_CHARS = 60
-BUSY_TIMEOUT_S = 2.0
-# Around each match in a search snippet: control characters, which no message text contains
-# after the UI cleans it, so a literal "[" in a message is never mistaken for a match.
-MATCH_START, MATCH_END = "\x02", "\x03"
-
-Clock = Callable[[], str]
-
-
-def utc_now() -> str:
-    """The current time as ISO 8601 UTC, to the second (what the history records)."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def make_title(text: str, limit: int = TITLE_CHARS) -> str:
-    """A session title from its first text: the first non-empty line, shortened."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = " ".join(line.split())
-    if not line:
-        return "untitled"
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-# --- schema --------------------------------------------------------------------------------
-
-_V1 = (
-    """CREATE TABLE sessions (
-        id INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL CHECK (kind IN ('chat', 'translate')),
-        title TEXT NOT NULL,
-        model TEXT,
-        source_lang TEXT,
-        target_lang TEXT,
-        source_text TEXT,
-        current_version INTEGER,
-        archived INTEGER NOT NULL DEFAULT 0,
-        created TEXT NOT NULL,
-        updated TEXT NOT NULL
-    )""",
-    """CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
-        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
-        content TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'done',
-        parent_id INTEGER,
-        stats TEXT,
-        created TEXT NOT NULL
-    )""",
-    "CREATE INDEX messages_by_session ON messages(session_id, id)",
-    "CREATE INDEX sessions_by_updated ON sessions(archived, updated)",
+from .. import paths
+from ..atomic import write_text_atomic
+from ..errors import OutputError, UsageError
+from . import export as exports
+from .migrations import MIGRATIONS, SCHEMA_VERSION, NewerHistoryError, _Broken
+from .records import (
+    BUSY_TIMEOUT_S,
+    MATCH_END,
+    MATCH_START,
+    MESSAGE_STATUSES,
+    SESSION_KINDS,
+    Clock,
+    ExportFormat,
+    MessageRecord,
+    MessageStatus,
+    SearchHit,
+    SessionKind,
+    SessionRecord,
+    make_title,
+    utc_now,
 )
-
-_V2 = (
-    """CREATE VIRTUAL TABLE messages_fts USING fts5(
-        content, content='messages', content_rowid='id', tokenize='{tokenizer}'
-    )""",
-    """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-    END""",
-    """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts(messages_fts, rowid, content)
-            VALUES ('delete', old.id, old.content);
-    END""",
-    """CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-        INSERT INTO messages_fts(messages_fts, rowid, content)
-            VALUES ('delete', old.id, old.content);
-        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-    END""",
-    "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
-)
-
-
-def _fts_tokenizer(conn: sqlite3.Connection) -> str:
-    """``trigram`` where this SQLite has it, else the word tokenizer."""
-    try:
-        conn.execute("CREATE VIRTUAL TABLE temp._probe USING fts5(x, tokenize='trigram')")
-        conn.execute("DROP TABLE temp._probe")
-        return "trigram"
-    except sqlite3.OperationalError:
-        return "unicode61"
-
-
-def _migrate_v1(conn: sqlite3.Connection) -> None:
-    for statement in _V1:
-        conn.execute(statement)
-
-
-def _migrate_v2(conn: sqlite3.Connection) -> None:
-    """Full-text search, indexing the messages already there."""
-    tokenizer = _fts_tokenizer(conn)
-    for statement in _V2:
-        conn.execute(statement.replace("{tokenizer}", tokenizer))
-
-
-# Index i upgrades a database from user_version i to i + 1. Append; never edit a released one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_v1, _migrate_v2)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class NewerHistoryError(Exception):
-    """The database was written by a newer bayling-local (its schema version is higher)."""
-
-
-class _Broken(Exception):
-    """The database cannot be used as it is: ``reason`` is 'corrupt' or 'locked'."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-# --- records -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    """One saved session."""
-
-    id: int
-    kind: str
-    title: str
-    model: str | None
-    source_lang: str | None
-    target_lang: str | None
-    source_text: str | None
-    current_version: int | None  # translation: the message id of the version in use
-    archived: bool
-    created: str
-    updated: str
-
-
-@dataclass(frozen=True)
-class MessageRecord:
-    """One saved turn. ``parent_id`` links a refinement turn to the version it refines."""
-
-    id: int
-    session_id: int
-    role: str
-    content: str
-    status: str
-    parent_id: int | None
-    stats: dict[str, Any] | None
-    created: str
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """A message that matched a search, with its session and a short excerpt.
-
-    ``snippet`` marks each match with :data:`MATCH_START` / :data:`MATCH_END`;
-    :meth:`spans` splits it for display.
-    """
-
-    session_id: int
-    message_id: int
-    title: str
-    kind: str
-    role: str
-    snippet: str
-    archived: bool
-    updated: str
-
-    def spans(self) -> list[tuple[bool, str]]:
-        """The snippet as ``(is_match, text)`` pieces."""
-        pieces: list[tuple[bool, str]] = []
-        for index, part in enumerate(self.snippet.split(MATCH_START)):
-            if index == 0:
-                pieces.append((False, part))
-                continue
-            match, _, rest = part.partition(MATCH_END)
-            pieces += [(True, match), (False, rest)]
-        return [(is_match, text) for is_match, text in pieces if text]
-
 
 _SESSION_COLUMNS = (
     "id, kind, title, model, source_lang, target_lang, source_text, current_version, archived, "
@@ -612,52 +443,20 @@ class History:
 
     # -- export ----------------------------------------------------------------------------
 
-    def export_markdown(self, session_id: int) -> str:
-        """The session as a readable Markdown document."""
-        session = self.session(session_id)
-        messages = self.messages(session_id)
-        lines = [f"# {session.title}", ""]
-        facts = [f"kind: {'translation' if session.kind == 'translate' else 'chat'}"]
-        if session.model:
-            facts.append(f"model: {session.model}")
-        if session.source_lang or session.target_lang:
-            facts.append(
-                f"languages: {session.source_lang or 'auto'} → {session.target_lang or '?'}"
-            )
-        facts += [f"created: {session.created}", f"updated: {session.updated}"]
-        lines += [f"- {fact}" for fact in facts] + [""]
-        version = 0
-        for message in messages:
-            if message.role == "assistant":
-                version += 1
-                heading = (
-                    f"BayLing (version {version})" if session.kind == "translate" else "BayLing"
-                )
-            else:
-                heading = {"user": "You", "system": "System"}.get(message.role, message.role)
-            if message.status == "stopped":
-                heading += " — stopped"
-            elif message.status == "cut":
-                heading += " — cut off"
-            lines += [f"## {heading}", "", message.content.rstrip(), ""]
-        return "\n".join(lines)
-
-    def export_json(self, session_id: int) -> str:
-        """The session and its messages as one JSON document (stable keys, UTF-8)."""
-        data = {
-            "format": EXPORT_FORMAT_NAME,
-            "schema_version": SCHEMA_VERSION,
-            "session": asdict(self.session(session_id)),
-            "messages": [asdict(m) for m in self.messages(session_id)],
-        }
-        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    def export_text(self, session_id: int, fmt: ExportFormat) -> str:
+        """The session in ``fmt``: "markdown", "json" or "text" (source + current translation)."""
+        render = {"markdown": exports.to_markdown, "json": exports.to_json, "text": exports.to_text}
+        if fmt not in render:
+            raise UsageError(f"unknown export format {fmt!r}; use markdown, json or text")
+        return render[fmt](self.session(session_id), self.messages(session_id))
 
     def export(self, session_id: int, path: Path | str, fmt: ExportFormat | None = None) -> Path:
         """Write a session to ``path`` (atomically); the format defaults from the suffix."""
         path = Path(path).expanduser()
         if fmt is None:
-            fmt = "json" if path.suffix.lower() == ".json" else "markdown"
-        text = self.export_json(session_id) if fmt == "json" else self.export_markdown(session_id)
+            suffix = path.suffix.lower()
+            fmt = "json" if suffix == ".json" else "text" if suffix == ".txt" else "markdown"
+        text = self.export_text(session_id, fmt)
         if path.is_dir():
             raise OutputError(f"cannot write {path}: it is a directory")
         write_text_atomic(path, text)
