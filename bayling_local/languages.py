@@ -372,6 +372,11 @@ def resolve(name: str) -> Language:
         return found
     if not _key(name):
         raise UsageError("empty language name; run `bayling-local languages` to list them")
+    if len(name) > 64:  # no language name is this long; don't echo a pasted paragraph back
+        raise UsageError(
+            f"unknown language {name[:40]!r}… ({len(name)} characters); "
+            "run `bayling-local languages` to list them"
+        )
     close = _suggestions(name)
     if close:
         options = [str(lang) for lang in close]

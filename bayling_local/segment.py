@@ -19,7 +19,7 @@ _SENTENCE_END = re.compile(
     r"""|(?<=[।॥؟۔])\s+""",  # Devanagari danda, Arabic question mark, Urdu full stop
 )
 _CLAUSE_END = re.compile(r"(?<=[,，、:：])\s*")
-_WORD = re.compile(r"\S+\s*")
+_WORD = re.compile(r"\s*\S+\s*|\s+")  # leading spaces stay with the first word
 
 
 @dataclass(frozen=True)

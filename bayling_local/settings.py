@@ -14,6 +14,7 @@ line that names where it came from (``BAYLING_LOCAL_TEMPERATURE=-1: temperature 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -215,8 +216,12 @@ def check_setting(name: str, value: Any) -> Any:
     rule = _RULES.get(name)
     if rule is None:
         raise SettingValueError(f"unknown setting {name!r}")
-    if value is None or (
-        isinstance(value, str) and rule.kind is not str and value.strip().lower() in _NONE_WORDS
+    if (
+        value is None
+        or (isinstance(value, str) and rule.optional and not value.strip())
+        or (
+            isinstance(value, str) and rule.kind is not str and value.strip().lower() in _NONE_WORDS
+        )
     ):
         if rule.optional:
             return None
@@ -313,10 +318,14 @@ def load_settings(
 
 
 def _toml_value(raw: Any) -> str:
+    """A value as one short line, the way it reads in the file."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return str(raw)  # TOML spells them nan, inf, -inf
     try:
-        return tomli_w.dumps({"v": raw})[4:].strip()
-    except Exception:
-        return repr(raw)
+        text = json.dumps(raw, ensure_ascii=False, default=str)
+    except ValueError:  # nan / inf
+        text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:

@@ -64,7 +64,7 @@ def invoke(group: click.Group, prog: str, argv: list[str] | None = None) -> int:
     """Run ``group`` with ``argv`` and return the exit code; no traceback reaches the user."""
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        group.main(args=args, prog_name=prog, standalone_mode=False)
+        _run(group, prog, args)
         sys.stdout.flush()  # a full stdout shows here, not in the interpreter's last flush
     except (click.exceptions.Abort, KeyboardInterrupt):
         return fail(prog, "interrupted", Cancelled.exit_code)
@@ -105,6 +105,16 @@ def invoke(group: click.Group, prog: str, argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         return _bug(prog, exc)
     return 0
+
+
+def _run(group: click.Group, prog: str, args: list[str]) -> None:
+    """What ``group.main(standalone_mode=False)`` does, minus its own handling of Ctrl-C (an
+    extra blank line on stderr) and of a closed pipe (exit 1): those are decided here."""
+    complete = getattr(group, "_main_shell_completion", None)
+    if complete is not None:  # `_BAYLING_LOCAL_COMPLETE=bash_source bayling-local` and friends
+        complete({}, prog)
+    with group.make_context(prog, args) as ctx:
+        group.invoke(ctx)
 
 
 def _bug(prog: str, exc: BaseException) -> int:
