@@ -29,6 +29,7 @@ COMMAND_MODULES: dict[str, str] = {
     "chat": "chat",
     "tm": "tm",
     "serve": "serve",
+    "eval": "eval",
 }
 
 
