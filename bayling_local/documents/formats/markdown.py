@@ -325,11 +325,18 @@ def _escape_pipes(text: str) -> str:
 
 
 def _yaml_value(text: str, quoted: str) -> str:
+    """A YAML scalar for ``text`` in the value's original quoting, quoted where plain won't do."""
+    import yaml
+
     if quoted == "'":
         return "'" + text.replace("'", "''") + "'"
-    if quoted == '"' or any(c in text for c in ":#'\"{}[],&*!|>%@`") or text[:1] in "-?":
-        return json.dumps(text, ensure_ascii=False)
-    return text
+    if quoted == "plain":
+        try:
+            if yaml.safe_load(f"k: {text}") == {"k": text}:
+                return text
+        except yaml.YAMLError:
+            pass
+    return json.dumps(text, ensure_ascii=False)
 
 
 def parse(data: str) -> MarkdownDocument:

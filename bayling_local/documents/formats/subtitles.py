@@ -79,6 +79,8 @@ class _Cue:
     table: dict[str, str]
     text: str
     where: str
+    prefix: str = ""  # tags before all the text (``<v Anna>``, ``<i>``): kept out of the prompt
+    suffix: str = ""
 
 
 def _cue_block(lines: list[str], where: str) -> _Cue | None:
@@ -86,12 +88,27 @@ def _cue_block(lines: list[str], where: str) -> _Cue | None:
     if not joined:
         return None
     masked, table = mask_cue_tags(joined)
-    return _Cue(lines, table, masked, where)
+    parts = split_tokens(masked)
+    prefix = suffix = ""
+    while parts and (parts[0] in table or not parts[0].strip()):
+        prefix += table.get(parts[0], parts[0])
+        parts.pop(0)
+    while parts and (parts[-1] in table or not parts[-1].strip()):
+        suffix = table.get(parts[-1], parts[-1]) + suffix
+        parts.pop()
+    if not parts:
+        return None
+    text = "".join(parts)
+    kept = {token: table[token] for token in tokens_in(text)}
+    return _Cue(lines, kept, text, where, prefix, suffix)
 
 
 def _rewrap(cue: _Cue, translated: str) -> list[str]:
     text = repair_tokens(translated.strip(), list(cue.table))
-    return [restore(line, cue.table) for line in wrap_lines(text, len(cue.lines), _visible)]
+    lines = [restore(line, cue.table) for line in wrap_lines(text, len(cue.lines), _visible)]
+    lines[0] = cue.prefix + lines[0]
+    lines[-1] = lines[-1] + cue.suffix
+    return lines
 
 
 class SrtDocument(Document):
