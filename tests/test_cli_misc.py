@@ -122,3 +122,31 @@ def test_a_command_imports_only_its_own_module() -> None:
     assert out.stdout.splitlines()[-1] == (
         "['bayling_local.cli.common', 'bayling_local.cli.runner', 'bayling_local.cli.translate']"
     )
+
+
+def test_shell_completion_offers_languages_and_models() -> None:
+    import os
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "_BAYLING_LOCAL_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "bayling_local"], capture_output=True, env=env, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return [line.split(",", 1)[1] for line in done.stdout.decode().splitlines()]
+
+    assert {"ja", "Japanese"} <= set(complete("bayling-local translate -t ja"))
+    assert "de" in complete("bayling-local translate -s d")
+    assert "bayling-2-8b" in complete("bayling-local translate -m bay")
+    script = subprocess.run(
+        [sys.executable, "-m", "bayling_local"],
+        capture_output=True,
+        env={**os.environ, "_BAYLING_LOCAL_COMPLETE": "bash_source"},
+        timeout=60,
+    )
+    assert b"complete -o nosort -F" in script.stdout

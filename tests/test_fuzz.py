@@ -108,6 +108,7 @@ def test_any_gguf_template_is_a_result_or_one_line(template: str) -> None:
         ("{% for i in range(99999) %}{{ 'y' * 99 }}{% endfor %}", "writes more than"),
         ("{{ 2 ** 100000 }}", "power"),
         ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "deep"),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe"),
     ],
 )
 def test_hostile_templates_stop_with_one_line(template: str, fragment: str) -> None:

@@ -239,6 +239,19 @@ CASES = [
         env={"BAYLING_LOCAL_MODEL": ""},  # the default model comes from the store
     ),
     Case(
+        "models import over a damaged manifest",
+        ["models", "import", str(DEMO)],
+        3,
+        ("manifest.json is damaged", "left as it is"),
+        manifest=b'{"format": 1, "models": {"oops": 1}}',
+    ),
+    Case(
+        "models import of a FIFO",
+        ["models", "import", "fifo.gguf"],
+        3,
+        ("not a regular file",),
+    ),
+    Case(
         "models rm known but not installed",
         ["models", "rm", "bayling-2-7b"],
         2,
@@ -261,6 +274,8 @@ def test_bad_input_is_one_line(case: Case, tmp_path: Path) -> None:
         models.mkdir(parents=True, exist_ok=True)
         (models / "manifest.json").write_bytes(case.manifest)
         watched.append(models / "manifest.json")
+    if "fifo.gguf" in case.args:
+        os.mkfifo(tmp_path / "fifo.gguf")
     for name, content in case.files.items():
         (tmp_path / name).write_bytes(content)
         watched.append(tmp_path / name)
