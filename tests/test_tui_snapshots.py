@@ -1,17 +1,32 @@
 """Snapshots of the main screens (pytest-textual-snapshot).
 
 Deterministic by construction: no model is loaded (so no speeds or token counts), the history
-has fixed timestamps, the store is empty, and the terminal size is fixed. Update the stored
+has fixed timestamps shown in UTC (the time zone is pinned), the store is empty, and the
+terminal size is fixed: 80×24, the smallest common terminal, for the main views. Update the stored
 SVGs after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update``
 and look at the report before committing them.
 """
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bayling_local.history import History
 from tests.test_tui_support import SIZE, TickClock, make_app, stage_history, type_text
+
+SMALL = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """The history shows local times: pin the zone so the pictures match everywhere."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def seeded(tmp_path) -> tuple[History, int, int]:
@@ -27,11 +42,42 @@ def test_translate_view_with_versions_and_diff(snap_compare, tmp_path):
         await pilot.app.translate_view.load_session(translation)
         await pilot.pause()
 
-    assert snap_compare(make_app(history=history), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(history=history), terminal_size=SMALL, run_before=run_before)
+
+
+def test_translate_view_with_versions_shown_at_80x24(snap_compare, tmp_path):
+    history, translation, _ = seeded(tmp_path)
+
+    async def run_before(pilot) -> None:
+        await pilot.app.translate_view.load_session(translation)
+        await pilot.press("ctrl+g")  # the versions and changes, below the texts
+        await pilot.pause()
+
+    assert snap_compare(make_app(history=history), terminal_size=SMALL, run_before=run_before)
+
+
+def test_translate_view_with_versions_at_120x36(snap_compare, tmp_path):
+    history, translation, _ = seeded(tmp_path)
+
+    async def run_before(pilot) -> None:
+        await pilot.app.translate_view.load_session(translation)
+        await pilot.pause()
+
+    assert snap_compare(make_app(history=history), terminal_size=(120, 36), run_before=run_before)
 
 
 def test_translate_view_empty(snap_compare, tmp_path):
-    assert snap_compare(make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=SIZE)
+    assert snap_compare(make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=SMALL)
+
+
+def test_translate_view_at_60x20(snap_compare, tmp_path):
+    history, translation, _ = seeded(tmp_path)
+
+    async def run_before(pilot) -> None:
+        await pilot.app.translate_view.load_session(translation)
+        await pilot.pause()
+
+    assert snap_compare(make_app(history=history), terminal_size=(60, 20), run_before=run_before)
 
 
 def test_chat_view_with_markdown_and_a_stopped_reply(snap_compare, tmp_path):
@@ -42,12 +88,12 @@ def test_chat_view_with_markdown_and_a_stopped_reply(snap_compare, tmp_path):
         await pilot.app.chat_view.load_session(chat)
         await pilot.pause()
 
-    assert snap_compare(make_app(history=history), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(history=history), terminal_size=SMALL, run_before=run_before)
 
 
 def test_history_list(snap_compare, tmp_path):
     history, _, _ = seeded(tmp_path)
-    assert snap_compare(make_app(history=history), terminal_size=SIZE, press=["f4"])
+    assert snap_compare(make_app(history=history), terminal_size=SMALL, press=["f4"])
 
 
 def test_history_search(snap_compare, tmp_path):
@@ -58,7 +104,7 @@ def test_history_search(snap_compare, tmp_path):
         await type_text(pilot, "ballon")
         await pilot.pause()
 
-    assert snap_compare(make_app(history=history), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(history=history), terminal_size=SMALL, run_before=run_before)
 
 
 def test_models_view_empty_store(snap_compare, tmp_path):
@@ -107,6 +153,6 @@ def test_no_model_screen(snap_compare, tmp_path, monkeypatch):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", [(50, 14)])
+@pytest.mark.parametrize("size", [(50, 14), (30, 10)])
 def test_terminal_too_small(snap_compare, tmp_path, size):
     assert snap_compare(make_app(history=History(tmp_path / "h.sqlite3")), terminal_size=size)

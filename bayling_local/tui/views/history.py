@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..context import AppContext
 
 KIND_NAMES = {"chat": "chat", "translate": "translation"}
+WIDE = 100  # from this terminal width the list also shows each session's model
 EXPORT_FORMATS = {
     "markdown": ("Markdown", ".md"),
     "json": ("JSON", ".json"),
@@ -151,24 +152,27 @@ class HistoryView(Vertical):
     def _show_sessions(self) -> None:
         table = self.table
         table.clear(columns=True)
-        widths = column_widths(
-            self._width(),
-            {"Kind": 11, "Languages": 11, "Model": 16, "Updated": 16},
-            "Title",
-        )
-        for label in ("Title", "Kind", "Languages", "Model", "Updated"):
+        width = self._width()
+        fixed = {"Kind": 11, "Languages": 9, "Model": 16, "Updated": 16}
+        if width < WIDE:  # the title needs the room more than the model's name
+            del fixed["Model"]
+        widths = column_widths(width, fixed, "Title")
+        for label in ("Title", *fixed):
             table.add_column(label, width=widths[label])
         self._row_sessions = {}
         sessions = self.ctx.history.sessions(archived=self.show_archived)
         for record in sessions:
             key = str(record.id)
             self._row_sessions[key] = record.id
+            cells = {
+                "Kind": KIND_NAMES.get(record.kind, record.kind),
+                "Languages": _pair(record),
+                "Model": Text(record.model or "", no_wrap=True, overflow="ellipsis"),
+                "Updated": _when(record.updated),
+            }
             table.add_row(
                 Text(printable(record.title), no_wrap=True, overflow="ellipsis"),
-                KIND_NAMES.get(record.kind, record.kind),
-                _pair(record),
-                Text(record.model or "", no_wrap=True, overflow="ellipsis"),
-                _when(record.updated),
+                *(cells[label] for label in fixed),
                 key=key,
             )
         mode = "Archived sessions" if self.show_archived else "Active sessions"

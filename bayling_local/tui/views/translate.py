@@ -118,7 +118,8 @@ class TranslateView(Vertical):
                 yield TextArea(id="output", read_only=True, soft_wrap=True, show_cursor=False)
         with Vertical(id="refine-pane"):
             yield Label(
-                "Refine · e.g. more formal · use 'Ballon d'Or' for 金球奖 · now into German",
+                "Refine · Ctrl+G versions · e.g. more formal · use 'Ballon d'Or' for 金球奖 · "
+                "now into German",
                 classes="pane-title",
             )
             yield PromptArea(
