@@ -137,16 +137,19 @@ def test_full_queue_503_fast_and_disconnect_frees_the_slot(
         # A streaming request takes the only slot; read its first event, then the rest waits.
         with httpx.stream("POST", url, json=_chat(6000, stream=True), timeout=60) as held:
             assert held.status_code == 200
-            next(held.iter_lines())
+            lines = held.iter_lines()  # kept: a dropped iterator closes the response
+            first = next(lines)
+            assert first.startswith('data: {"id"'), first
             start = time.perf_counter()
             busy = httpx.post(url, json=_chat(4), timeout=30)
             elapsed = time.perf_counter() - start
-            assert busy.status_code == 503
+            assert busy.status_code == 503, (busy.text, server.health(), server.log())
             assert busy.headers["retry-after"].isdigit()
             assert busy.json()["error"]["code"] == "server_busy"
             assert elapsed < 1.0, f"503 took {elapsed:.2f}s"
             lt_busy = httpx.post(server.url + "/translate", json={"q": "hello", "target": "de"})
-            assert lt_busy.status_code == 503 and isinstance(lt_busy.json()["error"], str)
+            assert lt_busy.status_code == 503, (lt_busy.text, server.health(), server.log())
+            assert isinstance(lt_busy.json()["error"], str)
         # Leaving the stream closed the connection: the slot is freed long before 6000 tokens.
         health = _wait_health(server, lambda h: h["active"] == 0)
         assert health["active"] == 0 and health["cancelled"] == 1, health

@@ -9,7 +9,9 @@ any decode still running and stops the batch engine. A second Ctrl-C ends at onc
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import threading
 from collections.abc import Callable
 
 from ..errors import UsageError
@@ -76,8 +78,15 @@ def serve(
             on_ready(url_of(sock))
         await task
 
+    # uvicorn re-raises the signal it stopped on once it has drained; a no-op SIGTERM handler
+    # makes that a normal exit (SIGINT still ends as KeyboardInterrupt: exit code 130).
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         asyncio.run(main())
     finally:
         backend.close()
         sock.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

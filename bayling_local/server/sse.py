@@ -49,16 +49,22 @@ class EventStream(StreamingResponse):
         self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gone = asyncio.Event()
+
         async def watch() -> None:
             await wait_for_disconnect(receive)
+            gone.set()
             self.on_disconnect()
 
         watcher = asyncio.ensure_future(watch())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async for event in self.events:
+                if gone.is_set():
+                    break
                 await send({"type": "http.response.body", "body": event, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the client went away mid-write (uvicorn's ClientDisconnected)
             self.on_disconnect()
         except asyncio.CancelledError:
