@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 
 import httpx
@@ -20,11 +21,17 @@ MODEL_ID = "bayling-demo"
 SENTENCE = "Every day, the happy cat finds the red apple in the garden."
 
 
+GLOSSARY = "source,target\ncat,Mieze\n"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("serve")
+    (home / "pets.csv").write_text(GLOSSARY, encoding="utf-8")
     with ServerProcess(
         home,
+        "--glossary",
+        f"pets={home / 'pets.csv'}",
         "--model",
         str(DEMO_MODEL),
         "--parallel",
@@ -251,7 +258,36 @@ def test_libretranslate_translate_detect_languages(server: ServerProcess) -> Non
     assert english["name"] == "English" and "zh" in english["targets"]
 
 
+def test_glossary_and_memory(server: ServerProcess) -> None:
+    url = server.url + "/translate"
+    body = {"q": "The old cat", "source": "en", "target": "de"}
+    plain = httpx.post(url, json=body, timeout=60).json()["translatedText"]
+    assert "Mieze" not in plain
+    termed = httpx.post(url, json={**body, "glossary": "pets"}, timeout=60)
+    assert termed.status_code == 200, termed.text
+    assert "Mieze" in termed.json()["translatedText"]
+    unknown = httpx.post(url, json={**body, "glossary": "../../etc/passwd"})
+    assert unknown.status_code == 400 and "pets" in unknown.json()["error"]
+    # The memory is on by default: the server's own store holds what it translated.
+    memory = server.home / "data" / "memory.sqlite3"
+    assert memory.is_file()
+    with sqlite3.connect(memory) as db:
+        rows = db.execute("SELECT source_text, target_text FROM units").fetchall()
+    assert ("The old cat", plain) in rows
+
+
 def test_translate_file(server: ServerProcess) -> None:
+    subtitles = "1\n00:00:01,000 --> 00:00:02,000\nThe old cat\n"
+    srt = httpx.post(
+        server.url + "/translate_file",
+        files={"file": ("clip.srt", subtitles.encode())},
+        data={"source": "en", "target": "de"},
+        timeout=60,
+    )
+    assert srt.status_code == 200, srt.text
+    assert httpx.get(srt.json()["translatedFileUrl"]).text.startswith(
+        "1\n00:00:01,000 --> 00:00:02,000\n"
+    )
     response = httpx.post(
         server.url + "/translate_file",
         files={"file": ("../../etc/notes.txt", (SENTENCE + "\n\n" + SENTENCE + "\n").encode())},
@@ -330,7 +366,7 @@ def test_schemathesis_finds_no_server_error(server: ServerProcess, tmp_path) -> 
             "--checks",
             "not_a_server_error",
             "--max-examples",
-            "12",
+            "6",
             "--workers",
             "2",
             "--request-timeout",

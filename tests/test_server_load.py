@@ -74,7 +74,7 @@ def long_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_64_concurrent_requests_from_4_processes_match_sequential(tmp_path: Path) -> None:
     jobs = mixed_jobs(64)
     with ServerProcess(
-        tmp_path, "--model", str(DEMO_MODEL), "--parallel", "8", "--queue", "64"
+        tmp_path, "--model", str(DEMO_MODEL), "--parallel", "8", "--queue", "64", "--no-memory"
     ) as server:
         with httpx.Client(timeout=120) as client:
             sequential = [send(client, server.url, job) for job in jobs]

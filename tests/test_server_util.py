@@ -43,6 +43,7 @@ class ServerProcess:
     """``bayling-local serve ARGS`` in a subprocess, ready when ``/health`` answers."""
 
     def __init__(self, home: Path, *args: str, ready_timeout: float = 90.0) -> None:
+        self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         home.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,15 @@ def _model_id(name: str) -> str:
     show_default=True,
     help="Seconds in-flight requests get to finish on SIGTERM / Ctrl-C.",
 )
+@click.option(
+    "--glossary",
+    "glossaries",
+    multiple=True,
+    metavar="[NAME=]FILE",
+    help="A glossary (CSV/TSV/TBX) /translate can use: requests name it with 'glossary': NAME; "
+    "one given without NAME applies to every request (repeatable).",
+)
+@click.option("--no-memory", is_flag=True, help="Do not use or fill the translation memory.")
 @click.option("--verbose", is_flag=True, help="Log every request on stderr.")
 @engine_options
 def serve_command(
@@ -69,6 +78,8 @@ def serve_command(
     api_key: str | None,
     cors_origins: tuple[str, ...],
     grace: float,
+    glossaries: tuple[str, ...],
+    no_memory: bool,
     verbose: bool,
     **engine_flags,
 ) -> None:
@@ -98,11 +109,13 @@ def serve_command(
         cors_origins=tuple(cors_origins),
         max_tokens=engine_flags.get("max_tokens"),
         grace=grace,
+        memory=not no_memory,
     )
     if engine_flags.get("max_tokens") is not None and engine_flags["max_tokens"] < 1:
         from ..errors import UsageError
 
         raise UsageError("--max-tokens must be at least 1")
+    loaded_glossaries = _glossaries(glossaries)
     engine, name, chat_sampling = _load(settings, engine_flags)
     from dataclasses import replace
 
@@ -110,7 +123,7 @@ def serve_command(
     from ..server.run import serve
 
     config = replace(config, model_id=_model_id(name), model_aliases=_aliases(name, engine))
-    backend = Backend(engine, config, chat_sampling=chat_sampling)
+    backend = Backend(engine, config, chat_sampling=chat_sampling, glossaries=loaded_glossaries)
 
     def ready(url: str) -> None:
         notice(
@@ -126,6 +139,26 @@ def serve_command(
     finally:
         engine.close()
     notice("server stopped", quiet=quiet)
+
+
+def _glossaries(specs: tuple[str, ...]) -> dict:
+    """``NAME=FILE`` (or ``FILE``: the default glossary) loaded once, before the model."""
+    from ..errors import UsageError
+
+    loaded: dict = {}
+    if not specs:
+        return loaded
+    from ..documents import load_glossary
+
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or "/" in name or "\\" in name:
+            name, path = "default", spec
+        name = name.strip()
+        if name in loaded:
+            raise UsageError(f"--glossary: two glossaries named {name!r}")
+        loaded[name] = load_glossary(path)
+    return loaded
 
 
 def _aliases(name: str, engine) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from ..batch import BatchEngine, DecodeRequest, DecodeResult, RequestHandle
@@ -96,6 +96,7 @@ class Backend:
         *,
         chat_sampling: SamplingConfig | None = None,
         translation_sampling: SamplingConfig | None = None,
+        glossaries: dict[str, Any] | None = None,
     ) -> None:
         from ..translate import TRANSLATION_SAMPLING
 
@@ -106,10 +107,24 @@ class Backend:
         self.created = int(time.time())
         # Chat defaults for fields a request leaves out; translation is greedy (BayLing's setup).
         self.chat_sampling = chat_sampling or SamplingConfig(temperature=0.7, top_p=0.9)
-        self.translation_sampling = translation_sampling or TRANSLATION_SAMPLING
+        sampling = translation_sampling or TRANSLATION_SAMPLING
+        if config.max_tokens:  # the server's cap holds for translations too
+            sampling = replace(sampling, max_tokens=min(sampling.max_tokens, config.max_tokens))
+        self.translation_sampling = sampling
+        # Glossaries the operator loaded at start-up, by name; requests pick one by name only.
+        self.glossaries: dict[str, Any] = dict(glossaries or {})
         self.closing = False
         self._handles: set[RequestHandle] = set()
         self._handles_lock = threading.Lock()
+
+    def glossary(self, name: str | None) -> Any:
+        """The named glossary; no name: the one loaded without a name (``default``), if any."""
+        if name is None or name == "":
+            return self.glossaries.get("default")
+        if name not in self.glossaries:
+            known = ", ".join(sorted(self.glossaries)) or "none is loaded"
+            raise APIError(400, f"glossary: no glossary named {name!r} on this server ({known})")
+        return self.glossaries[name]
 
     # -- admission -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import BaylingError, ContextOverflowError, UsageError
+from ..errors import BaylingError, Cancelled, ContextOverflowError, UsageError
 
 log = logging.getLogger("bayling_local.server")
 
@@ -60,6 +60,10 @@ def busy(retry_after: int = 1) -> APIError:
 
 def from_bayling(exc: BaylingError, *, param: str | None = None) -> APIError:
     """A library error (bad language, text too long ...) as a client error."""
+    if isinstance(exc, Cancelled):
+        return APIError(
+            503, "the server is shutting down", code="shutting_down", headers={"Retry-After": "5"}
+        )
     if isinstance(exc, ContextOverflowError):
         return APIError(400, exc.message, code="context_length_exceeded", param=param)
     if isinstance(exc, UsageError):

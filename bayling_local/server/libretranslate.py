@@ -10,6 +10,7 @@ kept, under a random name, in a small in-memory store until it is fetched or exp
 
 from __future__ import annotations
 
+import mimetypes
 import threading
 import time
 import uuid
@@ -27,14 +28,14 @@ from ..languages import Language, all_languages, resolve
 from .backend import Backend, ClientGone, run_in_thread
 from .errors import APIError
 from .security import require_key
-from .translation import plain_text_of_html, translate_texts
+from .translation import file_types, plain_text_of_html, translate_texts
+from .translation import translate_file as translate_document
 
 router = APIRouter(tags=["LibreTranslate"])
 
 MAX_ALTERNATIVES = 4
 # LibreTranslate's own codes for two languages whose ISO codes need a region.
 _LT_CODES = {"zt": "zh-TW", "pb": "pt-BR"}
-FILE_TYPES = (".txt",)
 
 
 # -- shapes ------------------------------------------------------------------------------------
@@ -47,6 +48,9 @@ class TranslateRequest(BaseModel):
     target: str = Field(description="Target language code.")
     format: Literal["text", "html"] = "text"
     alternatives: int = Field(default=0, ge=0, le=MAX_ALTERNATIVES)
+    glossary: str | None = Field(
+        default=None, description="A glossary the server loaded (serve --glossary NAME=FILE)."
+    )
     api_key: str | None = None
 
 
@@ -199,8 +203,8 @@ async def translate(request: Request) -> TranslateResponse:
         )
     target = _language(body.target, "target")
     auto = body.source.strip().lower() == "auto"
-    if not auto:
-        _language(body.source, "source")  # BayLing's instruction names only the target
+    source = None if auto else _language(body.source, "source")
+    glossary = backend.glossary(body.glossary)
 
     ticket = backend.admit()
     cancel = threading.Event()
@@ -208,7 +212,15 @@ async def translate(request: Request) -> TranslateResponse:
     def work() -> tuple[list[Any], list[DetectedLanguage]]:
         detected = [_detected(t, body.format) for t in texts] if auto else []
         results = translate_texts(
-            backend, texts, target, fmt=body.format, alternatives=body.alternatives, cancel=cancel
+            backend,
+            texts,
+            target,
+            source=source,
+            fmt=body.format,
+            alternatives=body.alternatives,
+            glossary=glossary,
+            memory=config.memory,
+            cancel=cancel,
         )
         return results, detected
 
@@ -314,33 +326,26 @@ async def translate_file(
     file: Annotated[UploadFile, File(description="The document to translate.")],
     target: Annotated[str, Form(description="Target language code.")],
     source: Annotated[str, Form(description="Source language code, or 'auto'.")] = "auto",
+    glossary: Annotated[str | None, Form(description="A glossary the server loaded.")] = None,
     api_key: Annotated[str | None, Form()] = None,
 ) -> FileResponse:
     """Translate an uploaded document; the result is fetched from ``translatedFileUrl``."""
     require_key(request, api_key)
     backend = _backend(request)
     stem, suffix = _safe_name(file.filename)
-    if suffix not in FILE_TYPES:
+    types = file_types()
+    if suffix not in types:
         raise APIError(
             400,
             f"unsupported file type {suffix or '(none)'!r}; this server translates "
-            + ", ".join(FILE_TYPES),
+            + ", ".join(types),
         )
     data = await file.read()
-    from ..translate import validate_text
-
-    try:
-        text = validate_text(data)
-    except UsageError as exc:
-        raise APIError(400, f"file: {exc.message}") from None
-    if len(text) > backend.config.max_chars:
-        raise APIError(
-            400,
-            f"file: {len(text)} characters; this server takes at most {backend.config.max_chars}",
-        )
+    if not data.strip():
+        raise APIError(400, "file: the file is empty")
     target_lang = _language(target, "target")
-    if source.strip().lower() != "auto":
-        _language(source, "source")
+    source_lang = None if source.strip().lower() == "auto" else _language(source, "source")
+    chosen = backend.glossary(glossary)
     ticket = backend.admit()
     cancel = threading.Event()
 
@@ -348,18 +353,28 @@ async def translate_file(
         ticket.cancelled = True
         cancel.set()
 
-    try:
-        results = await run_in_thread(
-            lambda: translate_texts(backend, [text], target_lang, cancel=cancel),
-            request.receive,
-            gone,
+    def work() -> bytes:
+        return translate_document(
+            backend,
+            data,
+            stem + suffix,
+            target_lang,
+            source=source_lang,
+            glossary=chosen,
+            memory=backend.config.memory,
+            cancel=cancel,
         )
+
+    try:
+        output = await run_in_thread(work, request.receive, gone)
     except ClientGone:
         raise APIError(400, "the client went away") from None
+    except UsageError as exc:  # a document its format's parser cannot read
+        raise APIError(400, f"file: {exc.message}") from None
     finally:
         ticket.release()
     out_name = f"{stem}.{target_lang.code}{suffix}"
-    token = request.app.state.files.put(out_name, results[0].text.encode("utf-8"))
+    token = request.app.state.files.put(out_name, output)
     return FileResponse(translatedFileUrl=str(request.url_for("download_file", token=token)))
 
 
@@ -370,9 +385,12 @@ async def download_file(token: str, request: Request) -> Response:
     if found is None:
         raise APIError(404, "no such file (it expired, or the server restarted)")
     data, name = found
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if media_type.startswith("text/"):
+        media_type += "; charset=utf-8"
     return Response(
         data,
-        media_type="text/plain; charset=utf-8",
+        media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
