@@ -273,19 +273,27 @@ class BatchEngine:
 
     def submit(self, request: DecodeRequest) -> RequestHandle:
         """Queue ``request`` (thread-safe); it starts when a slot is free."""
+        return self.submit_many([request])[0]
+
+    def submit_many(self, requests: Sequence[DecodeRequest]) -> list[RequestHandle]:
+        """Queue several requests at once: the scheduler sees them together, so the batches
+        (and with them every floating-point sum) are the same from run to run."""
         if self._closed:
             raise RuntimeError("the batch engine is closed")
-        handle = RequestHandle(request)
-        handle._wake = self._wake  # type: ignore[attr-defined]
-        try:
-            job = self._job_for(request, handle)
-        except BaylingError as exc:
-            handle._fail(exc)
-            return handle
+        handles: list[RequestHandle] = []
+        ready: list[tuple[RequestHandle, Job]] = []
+        for request in requests:
+            handle = RequestHandle(request)
+            handle._wake = self._wake  # type: ignore[attr-defined]
+            handles.append(handle)
+            try:
+                ready.append((handle, self._job_for(request, handle)))
+            except BaylingError as exc:
+                handle._fail(exc)
         with self._cond:
-            self._waiting.append((handle, job))
+            self._waiting.extend(ready)
             self._cond.notify()
-        return handle
+        return handles
 
     def _wake(self) -> None:
         with self._cond:
@@ -374,13 +382,11 @@ class BatchEngine:
         ``cancel`` cancels every request not yet finished (they come back "cancelled").
         """
         finished: queue.SimpleQueue[int] = queue.SimpleQueue()
-        handles: list[RequestHandle] = []
-        for index, request in enumerate(requests):
-            handle = self.submit(request)
+        handles = self.submit_many(requests)
+        for index, handle in enumerate(handles):
             handle._on_done = lambda i=index: finished.put(i)  # type: ignore[attr-defined]
             if handle.done():
                 finished.put(index)
-            handles.append(handle)
         results: list[DecodeResult | None] = [None] * len(handles)
         left = len(handles)
         try:

@@ -578,6 +578,7 @@ class Decoder:
         self.reserved = 0  # cells promised to live jobs
         self._pieces: dict[int, bytes] = {}
         self._seed = 0x5EED
+        self.mix_prefill = False  # True: prompt chunks share a llama_decode with decode rows
         self._buf = ctypes.create_string_buffer(256)
 
     # -- facts and helpers ------------------------------------------------------------------------------
@@ -708,18 +709,36 @@ class Decoder:
     # -- the step ----------------------------------------------------------------------------------------
     def step(self) -> bool:
         """Advance every ready job by one batch; False when there was nothing to do."""
-        import llama_cpp as L
 
         for job in [j for j in self.jobs if j.finished or j.cancelled]:
             if not job.finished:
                 job.finish("cancelled")
             self._release(job)
+        decoding = [j for j in self.jobs if j.wanted and not j.prefilling and not j.cancelled]
+        prefilling = [j for j in self.jobs if j.wanted and j.prefilling and not j.cancelled]
+        if not decoding and not prefilling:
+            return False
+        if self.mix_prefill:
+            self._decode_batch(decoding, prefilling)
+        else:
+            # Decode rows alone: a sequence's logits then do not depend on which prompts happen
+            # to be starting beside it (llama.cpp's CPU kernels change path with batch size).
+            if decoding:
+                self._decode_batch(decoding, [])
+            if prefilling:
+                self._decode_batch([], [j for j in prefilling if not j.finished])
+        for job in [j for j in self.jobs if j.finished]:
+            self._release(job)
+        return True
+
+    def _decode_batch(self, decoding: list[Job], prefilling: list[Job]) -> None:
+        """One ``llama_decode``: a row per decoding sequence, then prompt chunks."""
+        import llama_cpp as L
+
         n = 0
         owners: list[tuple[Job, list[int]]] = []
         token, pos, logits, seqs = self._token, self._pos, self._logits, self._seq
-        for job in self.jobs:
-            if job.prefilling or not job.wanted:
-                continue
+        for job in decoding:
             rows = []
             for t, p, s in job.decode_rows():
                 token[n] = t
@@ -729,11 +748,7 @@ class Decoder:
                 rows.append(n)
                 n += 1
             owners.append((job, rows))
-        for job in self.jobs:
-            if not job.prefilling or not job.wanted:
-                continue
-            if job.cancelled:
-                continue
+        for job in prefilling:
             room = self.n_batch - n
             if room <= 0:
                 break
@@ -752,16 +767,13 @@ class Decoder:
                 logits[n - 1] = 1
                 owners.append((job, [n - 1]))
         if n == 0:
-            return False
+            return
         self.batch.n_tokens = n
         status = L.llama_decode(self.ctx, self.batch)
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status}")
         for job, rows in owners:
             job.on_rows(self, rows)
-        for job in [j for j in self.jobs if j.finished]:
-            self._release(job)
-        return True
 
     def run_until_idle(self) -> None:
         while self.jobs:
@@ -803,7 +815,9 @@ def _backend_init() -> None:
     global _BACKEND_READY
     if not _BACKEND_READY:
         import llama_cpp as L
+        from llama_cpp import _logger
 
+        _logger.set_verbose(False)  # llama.cpp's log lines go to Python's logger, errors only
         L.llama_backend_init()
         _BACKEND_READY = True
 
