@@ -54,8 +54,8 @@ class ServerConfig:
             raise UsageError("--parallel must be at least 1")
         if self.queue < 0:
             raise UsageError("--queue must be 0 or more")
-        if not 0 < self.port < 65536:
-            raise UsageError(f"--port must be between 1 and 65535, not {self.port}")
+        if not 0 <= self.port < 65536:
+            raise UsageError(f"--port must be between 0 (any free port) and 65535, not {self.port}")
         if self.api_key is not None and not self.api_key.strip():
             raise UsageError("--api-key must not be empty")
         if not is_loopback(self.host) and not self.api_key:
