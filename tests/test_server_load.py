@@ -212,3 +212,12 @@ def test_sigterm_cancels_after_the_grace_period(tmp_path: Path, long_model: Path
     assert finished.wait(10)
     worker.join()
     server.stop()
+
+
+def test_ctrl_c_stops_with_exit_code_130(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, "--model", str(DEMO_MODEL))
+    server.signal(signal.SIGINT)
+    assert server.wait(30) == 130
+    log = server.log()
+    assert "interrupted" in log and "Traceback" not in log
+    server.stop()
