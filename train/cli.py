@@ -5,8 +5,9 @@
     bayling-train data interactive --parallel en=a.en,zh=a.zh -o interactive.jsonl
     bayling-train data crosslingual --parallel de=b.de,en=b.en -o cross.jsonl
     bayling-train data mix --zh zh.jsonl --en en.jsonl --cross cross.jsonl -o mix.jsonl
-    bayling-train sft recipe.yaml [--resume]
+    bayling-train sft recipe.yaml [--resume]          # torchrun --nproc_per_node N -m train.cli sft ...
     bayling-train export RUN_DIR -o model.gguf [--quant Q4_K_M]
+    bayling-train export RUN_DIR/checkpoints/step-N -o model.gguf
     bayling-train demo            # rebuild the demo model that ships with bayling-local
     bayling-train bench           # GPU training throughput (tokens/s, MFU, memory)
 
@@ -16,6 +17,7 @@ Errors the user can act on print one line and exit non-zero, like ``bayling-loca
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import yaml
 
 from bayling_local.atomic import write_text_atomic
 from bayling_local.cli.runner import invoke
-from bayling_local.errors import UsageError
+from bayling_local.errors import BaylingError, UsageError
 
 PROG = "bayling-train"
 
@@ -262,24 +264,40 @@ def sft_command(config_file, resume, resume_from, overwrite, settings, stop_afte
     from .config import load_config
     from .sft import run_sft
 
-    config = load_config(config_file, _overrides(settings))
-    result = run_sft(
-        config,
-        resume=str(resume_from) if resume_from else resume,
-        overwrite=overwrite,
-        stop_after=stop_after,
-        quiet=quiet,
-    )
+    try:
+        try:
+            config = load_config(config_file, _overrides(settings))
+        except BaylingError as exc:
+            exc.same_on_every_process = True  # type: ignore[attr-defined]
+            raise
+        result = run_sft(
+            config,
+            resume=str(resume_from) if resume_from else resume,
+            overwrite=overwrite,
+            stop_after=stop_after,
+            quiet=quiet,
+        )
+    except BaylingError as exc:
+        # An error every process meets alike (a bad recipe, a batch the process count cannot
+        # split) is printed once, by rank 0; the others exit with the same code in silence.
+        rank = int(os.environ.get("RANK", "0"))
+        if rank != 0 and getattr(exc, "same_on_every_process", False):
+            raise click.exceptions.Exit(exc.exit_code) from None
+        raise
     if result.stopped_early:
         click.echo(f"stopped after step {result.steps}; continue with --resume", err=True)
 
 
 @cli.command("export")
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument(
+    "run_dir", metavar="RUN_DIR|CHECKPOINT", type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--quant", default=None, help="llama.cpp quant type, e.g. Q4_K_M, Q8_0.")
 @click.option("--outtype", default="f16", show_default=True, help="f32, f16, bf16 or q8_0.")
-@click.option("--name", default=None, help="general.name written into the GGUF.")
+@click.option(
+    "--name", default=None, help="general.name written into the GGUF (default: the run's name)."
+)
 @click.option(
     "--dtype",
     default="auto",
@@ -288,7 +306,7 @@ def sft_command(config_file, resume, resume_from, overwrite, settings, stop_afte
 )
 @click.option("--force", is_flag=True, help="Overwrite the output.")
 def export_command(run_dir, output, quant, outtype, name, dtype, force):
-    """Merge, save and convert a finished run to a GGUF the app runs."""
+    """Merge, save and convert a finished run, or a (sharded) checkpoint of one, to a GGUF."""
     from .export import export_run
 
     result = export_run(
@@ -418,6 +436,18 @@ def bench_command(
         results.append(result)
     if as_json:
         click.echo(json.dumps([asdict(r) for r in results], indent=2))
+
+
+@cli.command("memory")
+@click.option("--seq-len", type=click.IntRange(8), default=2048, show_default=True)
+@click.option(
+    "--gradient-checkpointing/--no-gradient-checkpointing", default=True, show_default=True
+)
+def memory_command(seq_len, gradient_checkpointing):
+    """GPU memory per GPU for each BayLing size and method (computed from the shapes)."""
+    from .memory import table
+
+    click.echo(table(seq_len=seq_len, checkpointing=gradient_checkpointing))
 
 
 def main(argv: list[str] | None = None) -> int:

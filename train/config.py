@@ -119,8 +119,12 @@ class OptimConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    micro_batch_size: int = Field(default=1, gt=0)  # rows per forward pass
-    grad_accum: int = Field(default=1, gt=0)
+    micro_batch_size: int = Field(default=1, gt=0)  # rows per forward pass, per process
+    # Rows per optimizer step, all processes together: the same whatever the process count
+    # (each process then accumulates batch_size / (micro_batch_size x processes) micro-batches).
+    # Unset: micro_batch_size x grad_accum, i.e. the recipe as one process runs it.
+    batch_size: int | None = Field(default=None, gt=0)
+    grad_accum: int = Field(default=1, gt=0)  # only sets the default batch_size
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int | None = Field(default=None, gt=0)  # overrides epochs
     seed: int = 0
@@ -133,6 +137,14 @@ class TrainConfig(_Strict):
     # 0 trains on assistant tokens only (BayLing's recipe). A model trained from scratch (the
     # demo) also learns the languages of its inputs from the prompt text, at this weight.
     prompt_loss_weight: float = Field(default=0.0, ge=0, le=1)
+    # How long a process waits for the others (a collective, a checkpoint) before it gives up
+    # with an error naming the cause: a dead or stuck node then stops the run instead of
+    # hanging it. Covers the data preparation rank 0 does while the others wait.
+    timeout_minutes: float = Field(default=30.0, gt=0)
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size or self.micro_batch_size * self.grad_accum
 
 
 class RunConfig(_Strict):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from bayling_local.errors import UsageError
 from bayling_local.prompts import PromptFormat
 
+from . import packed
 from .config import DataConfig
 from .conversations import Example, read_jsonl
 from .encoding import IGNORE, Encoded, Row, collate, encode, pack, split_by_length
@@ -67,6 +69,83 @@ def build_data(config: DataConfig, fmt: PromptFormat, tokenizer, *, seed: int) -
     )
 
 
+def prepare_data(
+    config: DataConfig,
+    fmt: PromptFormat,
+    tokenizer,
+    *,
+    seed: int,
+    directory: Path,
+    identity: dict[str, object],
+) -> None:
+    """Encode, filter and pack the run's data into ``directory`` (rank 0 does this once).
+
+    The same rows, in the same order, as :func:`build_data`, but written as they are made:
+    tokens never pile up in memory (the conversations' text does, to be shuffled). Skipped when
+    ``directory`` already holds a cache of the same inputs.
+    """
+    files = [*config.train, *config.eval]
+    for name in files:
+        if not Path(name).is_file():
+            raise UsageError(f"{name}: no such file")
+    parts = {"data": config.model_dump(mode="json"), "seed": seed, **identity}
+    digest = packed.fingerprint(parts, files)
+    if packed.is_current(directory, digest):
+        return
+    train_examples = load_examples(config.train)
+    eval_examples = load_examples(config.eval) if config.eval else []
+    rng = random.Random(f"data:{seed}")
+    rng.shuffle(train_examples)
+    if not eval_examples and config.eval_fraction > 0:
+        n_eval = max(1, int(len(train_examples) * config.eval_fraction))
+        eval_examples, train_examples = train_examples[:n_eval], train_examples[n_eval:]
+    staging = packed.start(directory)
+    counts = {}
+    for split, examples in (("train", train_examples), ("eval", eval_examples)):
+        writer = packed.RowWriter(staging, split)
+        encoded = (encode(e.messages, fmt, tokenizer) for e in examples)
+        counts[split] = _pack_into(writer, encoded, config.seq_len, config.packing)
+        writer.close()
+    n_train, dropped_train = counts["train"]
+    if not n_train:
+        raise UsageError(f"no training example fits in seq_len {config.seq_len} tokens")
+    meta = {
+        "fingerprint": digest,
+        "n_examples": n_train,
+        "n_dropped": dropped_train + counts["eval"][1],
+    }
+    packed.finish(staging, directory, meta)
+
+
+def open_data(directory: Path) -> RunData:
+    """The packed rows of a prepared run, memory-mapped (every process calls this)."""
+    meta = packed.read_meta(directory)
+    return RunData(
+        train=packed.PackedRows.open(directory, "train"),  # type: ignore[arg-type]
+        eval=packed.PackedRows.open(directory, "eval"),  # type: ignore[arg-type]
+        n_examples=int(meta["n_examples"]),
+        n_dropped=int(meta["n_dropped"]),
+    )
+
+
+def _pack_into(writer: packed.RowWriter, encoded, seq_len: int, packing: bool) -> tuple[int, int]:
+    """:func:`split_by_length` then :func:`pack`, one example at a time: (kept, dropped)."""
+    kept = dropped = 0
+    current = Row()
+    for example in encoded:
+        if len(example) > seq_len or example.n_trained == 0:
+            dropped += 1
+            continue
+        if len(current) and (not packing or len(current) + len(example) > seq_len):
+            writer.add(current)
+            current = Row()
+        current.add(example)
+        kept += 1
+    if len(current):
+        writer.add(current)
+    return kept, dropped
+
+
 def _encode_all(examples: Sequence[Example], fmt: PromptFormat, tokenizer) -> list[Encoded]:
     return [encode(example.messages, fmt, tokenizer) for example in examples]
 
@@ -94,7 +173,11 @@ class Schedule:
         return torch.randperm(self.n_rows, generator=generator).tolist()
 
     def step_rows(self, step: int) -> list[list[list[int]]]:
-        """Row indices for ``step``: ``[micro_step][rank] -> rows``."""
+        """Row indices for ``step``: ``[micro_step][rank] -> rows``.
+
+        The step's rows are the same whatever the process count (for one global batch); the
+        micro-batch of rank ``r`` at micro-step ``m`` is slot ``m * world_size + r`` of them.
+        """
         epoch, index = divmod(step, self.steps_per_epoch)
         order = self.order(epoch)
         start = index * self.rows_per_step

@@ -159,24 +159,35 @@ def load_model(config: RunConfig, base: str, *, attention: str, precision: str):
     if config.model.gradient_checkpointing:
         enable_checkpointing(model)
     if config.method in ("lora", "qlora"):
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+        from peft import get_peft_model, prepare_model_for_kbit_training
 
         if config.method == "qlora":
             model = prepare_model_for_kbit_training(
                 model, use_gradient_checkpointing=config.model.gradient_checkpointing
             )
-        lora = LoraConfig(
-            task_type="CAUSAL_LM",
-            r=config.lora.r,
-            lora_alpha=config.lora.alpha,
-            lora_dropout=config.lora.dropout,
-            target_modules=list(config.lora.target_modules),
-        )
         try:
-            model = get_peft_model(model, lora)
+            model = get_peft_model(model, lora_config(config))
         except ValueError as exc:
             raise UsageError(f"lora: {str(exc).splitlines()[0]}") from None
     return model
+
+
+def lora_config(config: RunConfig):
+    """peft's LoraConfig for the run (training and export build the same adapters)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        task_type="CAUSAL_LM",
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules=list(config.lora.target_modules),
+    )
+
+
+def base_source(config: RunConfig, run_dir: Path) -> str:
+    """Where the run's starting weights are: the base, or the run's own ``base/`` (scratch)."""
+    return config.model.base if config.model.base is not None else str(run_dir / BASE_DIR)
 
 
 def enable_checkpointing(model) -> None:

@@ -1,23 +1,25 @@
 """Instruction tuning: the training loop of ``bayling-train sft``.
 
-One loop for every setting. accelerate supplies the device, mixed precision and the
-distributed engine (DDP or FSDP, chosen at launch with ``accelerate launch`` or ``torchrun``);
-the loop itself only computes the loss on assistant tokens, accumulates gradients, steps a
-warmup + cosine schedule, evaluates, logs and checkpoints.
+One loop for every setting, one process or many. The processes (``torchrun``, ``accelerate
+launch``, or none: a group of one) shard the model with FSDP2 (:mod:`train.distributed`); the
+loop computes the loss on assistant tokens, accumulates gradients, steps a warmup + cosine
+schedule, evaluates, logs and checkpoints (:mod:`train.checkpoint`).
 
-The loss of an optimizer step is the mean over every trained token of the step on every rank
-(not a mean of per-batch means), so it does not depend on how rows fall into micro-batches.
+The recipe's global batch (``train.batch_size`` rows per optimizer step) is the same whatever
+the process count: N processes each take 1/N of it. The rows of a step, their grouping into
+micro-batches and the random numbers of each micro-batch (LoRA dropout) depend only on the
+seed, the step and the micro-batch's slot in the step, so a 2-process run computes the
+1-process run's losses (up to the order of float additions), and a resumed run -- on any
+process count that divides the batch -- the uninterrupted run's.
 
-Checkpoints (``RUN_DIR/checkpoints/step-N``) hold the trainable weights, the optimizer, the
-scheduler, every random number generator and the step; the data position follows from the
-step (see :mod:`train.data`). A resumed run therefore computes the same losses as one that was
-never stopped. Ctrl-C saves a checkpoint at the last completed step, with the generators as
-they were at that step.
+The loss of a step is the mean over every trained token of the step on every process (not a
+mean of per-batch means). SIGTERM and Ctrl-C stop every process at the end of the same step
+and save a checkpoint there; ``save_every`` saves on an interval.
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import json
 import logging
 import math
@@ -33,11 +35,13 @@ import torch
 import torch.nn.functional as F
 
 from bayling_local.atomic import write_text_atomic
-from bayling_local.errors import Cancelled, UsageError
+from bayling_local.errors import BaylingError, Cancelled, UsageError
 from bayling_local.prompts import get_format
 
+from . import checkpoint as ckpt
 from .config import OptimConfig, RunConfig, dump_config
-from .data import RunData, Schedule, build_data, make_batch
+from .data import RunData, Schedule, make_batch, open_data, prepare_data
+from .distributed import Processes, is_lost_process, launched_world, lost, shard, start
 from .encoding import IGNORE
 from .modeling import (
     count_parameters,
@@ -48,24 +52,15 @@ from .modeling import (
 )
 from .spm import save_tokenizer
 
-CHECKPOINTS = "checkpoints"
+CHECKPOINTS = ckpt.CHECKPOINTS
 FINAL = "final"
 RUN_INFO = "run.json"
 METRICS = "metrics.jsonl"
+DATA_DIR = "data"
 
 
-@dataclass
-class TrainerState:
-    """Counters saved with every checkpoint (registered with accelerate)."""
-
-    step: int = 0
-    tokens: int = 0  # trained (assistant) tokens seen
-
-    def state_dict(self) -> dict[str, int]:
-        return {"step": self.step, "tokens": self.tokens}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.step, self.tokens = int(state["step"]), int(state["tokens"])
+class OutOfMemory(UsageError):
+    """The device ran out of memory: the message says which setting to change."""
 
 
 @dataclass
@@ -95,30 +90,8 @@ def lr_lambda(total_steps: int, warmup: int, min_ratio: float):
     return factor
 
 
-def _rng_snapshot() -> dict[str, object]:
-    snapshot: dict[str, object] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        snapshot["cuda"] = torch.cuda.get_rng_state_all()
-    return snapshot
-
-
-def _rng_restore(snapshot: dict[str, object]) -> None:
-    random.setstate(snapshot["python"])  # type: ignore[arg-type]
-    np.random.set_state(snapshot["numpy"])  # type: ignore[arg-type]
-    torch.set_rng_state(snapshot["torch"])  # type: ignore[arg-type]
-    if "cuda" in snapshot:
-        torch.cuda.set_rng_state_all(snapshot["cuda"])  # type: ignore[arg-type]
-
-
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    checkpoints = sorted(
-        (run_dir / CHECKPOINTS).glob("step-*"), key=lambda p: int(p.name.split("-")[1])
-    )
-    return checkpoints[-1] if checkpoints else None
+    return ckpt.latest(run_dir)
 
 
 def _needs_explicit_mask(attention: str) -> bool:
@@ -126,6 +99,36 @@ def _needs_explicit_mask(attention: str) -> bool:
     import transformers
 
     return attention != "flash_attention_2" and int(transformers.__version__.split(".")[0]) < 5
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def micro_seed(seed: int, step: int, slot: int) -> int:
+    """The random seed of one micro-batch: a function of where it is, not of who runs it."""
+    return (seed * 1_000_003 + step * 4_099 + slot) % 2**63
+
+
+def accumulation(config: RunConfig, world: int) -> int:
+    """Micro-batches per process per step, or a one-line refusal when ``world`` cannot split
+    the recipe's global batch."""
+    if config.method == "qlora" and world > 1:
+        raise UsageError(
+            f"method qlora runs on one GPU, not {world} processes: this loop does not shard "
+            "bitsandbytes' 4-bit weights; use method lora on several GPUs"
+        )
+    batch, micro = config.train.global_batch, config.train.micro_batch_size
+    if batch % (micro * world):
+        fits = [n for n in range(1, batch + 1) if batch % (micro * n) == 0]
+        raise UsageError(
+            f"train.batch_size {batch} cannot be split over {world} processes of "
+            f"micro_batch_size {micro}: run on {' or '.join(map(str, fits[-4:]))} processes, "
+            "or change train.micro_batch_size"
+        )
+    return batch // (micro * world)
 
 
 def run_sft(
@@ -137,185 +140,317 @@ def run_sft(
     quiet: bool = False,
 ) -> RunResult:
     """Train as ``config`` says; returns the losses per step and where the result went."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    # Tied embeddings are stored once in a checkpoint, as intended (see the resume below).
-    logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)
-
-    run_dir = Path(config.run_dir)
-    checkpoint = _resume_point(run_dir, resume, overwrite)
+    logging.getLogger("torch.distributed").setLevel(logging.ERROR)
+    try:
+        grad_accum = accumulation(config, launched_world())
+    except UsageError as exc:
+        exc.same_on_every_process = True  # type: ignore[attr-defined]
+        raise
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    precision = pick_precision(config)
-    accelerator = Accelerator(mixed_precision=precision, step_scheduler_with_optimizer=False)
-    main = accelerator.is_main_process
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", dump_config(config))
-    set_seed(config.train.seed)
-    fmt = get_format(config.model.prompt_format)
-    attention = pick_attention(config)
-    with accelerator.main_process_first():
-        base, tokenizer = prepare_base(config, run_dir)
-    set_seed(config.train.seed)
-    model = load_model(config, base, attention=attention, precision=precision)
-    trainable, total = count_parameters(model)
-    data = build_data(config.data, fmt, tokenizer, seed=config.train.seed)
-    schedule = Schedule(
-        n_rows=len(data.train),
-        micro_batch_size=config.train.micro_batch_size,
-        grad_accum=config.train.grad_accum,
-        world_size=accelerator.num_processes,
-        seed=config.train.seed,
-    )
-    if schedule.steps_per_epoch == 0:
-        raise UsageError(
-            f"not enough data for one optimizer step: {len(data.train)} packed rows, "
-            f"{schedule.rows_per_step} needed (micro_batch_size x grad_accum x GPUs)"
-        )
-    total_steps = config.train.max_steps or max(
-        1, math.ceil(config.train.epochs * schedule.steps_per_epoch)
-    )
-    warmup = config.optim.warmup_steps or int(config.optim.warmup_ratio * total_steps)
-    optimizer = build_optimizer(model, config.optim)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(total_steps, warmup, config.optim.min_lr_ratio)
-    )
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    state = TrainerState()
-    accelerator.register_for_checkpointing(state)
-    _keep_only_trainable_weights(accelerator, config)
-    if checkpoint is not None:
-        # LoRA checkpoints hold only the adapters; tied embeddings are saved once.
-        tied = bool(getattr(accelerator.unwrap_model(model).config, "tie_word_embeddings", False))
-        accelerator.load_state(str(checkpoint), strict=config.method == "full" and not tied)
-        _log(f"resumed from {checkpoint} at step {state.step}", quiet or not main)
-    if main:
-        _trim_metrics(run_dir / METRICS, state.step)
-    _log(
-        f"{data.n_examples} examples in {len(data.train)} rows of <= {config.data.seq_len} tokens "
-        f"({data.n_dropped} dropped), {len(data.eval)} eval rows; {total_steps} steps; "
-        f"{trainable:,} of {total:,} parameters trained ({config.method}, {precision}, {attention})",
-        quiet or not main,
-    )
-    pad_id = _pad_id(tokenizer)
-    explicit_mask = _needs_explicit_mask(attention)
-    writer = _tensorboard(run_dir) if main else None
-    result = RunResult(run_dir=run_dir, steps=state.step)
-    row_tokens = [sum(label != IGNORE for label in row.labels[1:]) for row in data.train]
-    window_loss, window_tokens, window_inputs, window_start = 0.0, 0, 0, time.perf_counter()
-    snapshot = _rng_snapshot()
-    model.train()
+    processes = start(config.train.timeout_minutes)
+    run_dir = Path(config.run_dir)
+    trainer = _Trainer(config, processes, grad_accum, quiet=quiet or not processes.main)
     try:
-        while state.step < total_steps:
-            if stop_after is not None and state.step >= stop_after:
-                result.stopped_early = True
-                break
-            plan = schedule.step_rows(state.step)
-            step_tokens = sum(row_tokens[i] for micro in plan for rows in micro for i in rows)
-            window_inputs += sum(
-                len(data.train[i]) for micro in plan for rows in micro for i in rows
+        return trainer.run(resume=resume, overwrite=overwrite, stop_after=stop_after)
+    except BaylingError:
+        raise
+    except torch.OutOfMemoryError:
+        raise _out_of_memory(config, processes, trainer.step) from None
+    except Exception as exc:
+        if processes.world > 1 and is_lost_process(exc):
+            saved = ckpt.latest(run_dir)
+            hint = (
+                f"resume from {saved} with --resume"
+                if saved is not None
+                else "no checkpoint was saved yet"
             )
-            step_loss = torch.zeros((), device=accelerator.device)
-            for m, micro in enumerate(plan):
-                batch = make_batch(
-                    data.train,
-                    micro[accelerator.process_index],
-                    pad_id,
-                    explicit_mask=explicit_mask,
+            raise lost(exc, processes, step=trainer.step, resume_hint=hint) from None
+        raise
+    finally:
+        processes.close()
+
+
+def _out_of_memory(config: RunConfig, processes: Processes, step: int) -> OutOfMemory:
+    t = config.train
+    advice = []
+    if t.micro_batch_size > 1:
+        advice.append(
+            f"lower train.micro_batch_size (now {t.micro_batch_size}; the batch of "
+            f"{t.global_batch} rows stays, with more accumulation)"
+        )
+    if not config.model.gradient_checkpointing:
+        advice.append("set model.gradient_checkpointing: true")
+    advice.append(f"lower data.seq_len (now {config.data.seq_len})")
+    if config.method == "full":
+        advice.append("use more GPUs, or method lora")
+    elif config.method == "lora":
+        advice.append("use more GPUs, or method qlora")
+    else:
+        advice.append("use more GPUs")
+    return OutOfMemory(
+        f"out of GPU memory at step {step + 1} on process {processes.rank} of "
+        f"{processes.world}: " + "; ".join(advice)
+    )
+
+
+class _Trainer:
+    """One run's state on one process (the step counter is read by the error handlers)."""
+
+    def __init__(self, config: RunConfig, processes: Processes, grad_accum: int, quiet: bool):
+        self.config, self.processes, self.grad_accum, self.quiet = (
+            config,
+            processes,
+            grad_accum,
+            quiet,
+        )
+        self.run_dir = Path(config.run_dir)
+        self.step = 0
+        self.tokens = 0
+
+    def _prepare(self, resume: bool | str, overwrite: bool):
+        """Rank 0 checks the run directory and prepares base and data; the others wait and
+        fail with the same message when it fails."""
+        config, processes, run_dir = self.config, self.processes, self.run_dir
+        fmt = get_format(config.model.prompt_format)
+        outcome: list[object] = [None]
+        if processes.main:
+            try:
+                checkpoint = _resume_point(run_dir, resume, overwrite)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(run_dir / "config.yaml", dump_config(config))
+                base, tokenizer = prepare_base(config, run_dir)
+                prepare_data(
+                    config.data,
+                    fmt,
+                    tokenizer,
+                    seed=config.train.seed,
+                    directory=run_dir / DATA_DIR,
+                    identity=_tokenizer_identity(base, tokenizer, config),
                 )
-                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                sync = m == len(plan) - 1
-                with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                outcome = [(str(checkpoint) if checkpoint else None, base)]
+            except BaylingError as exc:
+                outcome = [exc]
+        if processes.world > 1:
+            torch.distributed.broadcast_object_list(outcome, src=0)
+        if isinstance(outcome[0], BaylingError):
+            error = outcome[0]
+            error.same_on_every_process = True  # type: ignore[attr-defined]
+            raise error
+        checkpoint_name, base = outcome[0]  # type: ignore[misc]
+        if not processes.main:
+            base, tokenizer = prepare_base(config, run_dir)
+        return (Path(checkpoint_name) if checkpoint_name else None), base, tokenizer
+
+    def run(self, *, resume: bool | str, overwrite: bool, stop_after: int | None) -> RunResult:
+        config, processes, run_dir, quiet = self.config, self.processes, self.run_dir, self.quiet
+        main = processes.main
+        _seed_everything(config.train.seed)
+        checkpoint, base, tokenizer = self._prepare(resume, overwrite)
+        precision = pick_precision(config)
+        attention = pick_attention(config)
+        data = open_data(run_dir / DATA_DIR)
+        _seed_everything(config.train.seed)  # LoRA's initial adapters: the same on every process
+        model = load_model(config, base, attention=attention, precision=precision)
+        trainable, total = count_parameters(model)
+        architecture = _architecture(model)
+        if config.method == "qlora":
+            # bitsandbytes' 4-bit weights are not sharded by this loop: QLoRA is one GPU's.
+            model = model.to(processes.device)
+        else:
+            model = shard(model, processes, precision=precision)
+        schedule = Schedule(
+            n_rows=len(data.train),
+            micro_batch_size=config.train.micro_batch_size,
+            grad_accum=self.grad_accum,
+            world_size=processes.world,
+            seed=config.train.seed,
+        )
+        if schedule.steps_per_epoch == 0:
+            raise UsageError(
+                f"not enough data for one optimizer step: {len(data.train)} packed rows, "
+                f"{schedule.rows_per_step} needed (train.batch_size)"
+            )
+        total_steps = config.train.max_steps or max(
+            1, math.ceil(config.train.epochs * schedule.steps_per_epoch)
+        )
+        warmup = config.optim.warmup_steps or int(config.optim.warmup_ratio * total_steps)
+        lr_at = lr_lambda(total_steps, warmup, config.optim.min_lr_ratio)
+        optimizer = build_optimizer(model, config.optim)
+        if checkpoint is not None:
+            state = ckpt.load(model, optimizer, checkpoint, config)
+            self.step, self.tokens = int(state["step"]), int(state["tokens"])  # type: ignore[call-overload]
+            _log(
+                f"resumed from {checkpoint} at step {self.step} "
+                f"(saved by {state.get('processes', '?')} processes, now {processes.world})",
+                quiet,
+            )
+        if main:
+            _trim_metrics(run_dir / METRICS, self.step)
+        _log(
+            f"{data.n_examples} examples in {len(data.train)} rows of <= {config.data.seq_len} "
+            f"tokens ({data.n_dropped} dropped), {len(data.eval)} eval rows; {total_steps} steps "
+            f"of {config.train.global_batch} rows on {processes.world} process"
+            f"{'es' if processes.world > 1 else ''} ({self.grad_accum} x "
+            f"{config.train.micro_batch_size} each); {trainable:,} of {total:,} parameters "
+            f"trained ({config.method}, {precision}, {attention})",
+            quiet,
+        )
+        pad_id = _pad_id(tokenizer)
+        explicit_mask = _needs_explicit_mask(attention)
+        writer = _tensorboard(run_dir) if main else None
+        result = RunResult(run_dir=run_dir, steps=self.step)
+        window_loss, window_tokens, window_inputs, window_start = 0.0, 0, 0, time.perf_counter()
+        world, rank = processes.world, processes.rank
+        model.train()
+        processes.catch_stop_signals()
+        try:
+            while self.step < total_steps:
+                if stop_after is not None and self.step >= stop_after:
+                    result.stopped_early = True
+                    break
+                if processes.any(bool(processes.stop_signal)):
+                    saved = self._save(model, optimizer)
+                    cause = processes.stop_signal[0] if processes.stop_signal else "another process"
+                    stopped = Cancelled(
+                        f"stopped by {cause} after step {self.step}; checkpoint {saved}; "
+                        "continue with --resume"
+                    )
+                    stopped.same_on_every_process = True  # type: ignore[attr-defined]
+                    raise stopped
+                plan = schedule.step_rows(self.step)
+                everything = [i for micro in plan for rows in micro for i in rows]
+                step_tokens = int(data.train.trained[everything].sum())  # type: ignore[attr-defined]
+                window_inputs += sum(data.train.row_length(i) for i in everything)  # type: ignore[attr-defined]
+                for group in optimizer.param_groups:
+                    group["lr"] = config.optim.lr * lr_at(self.step)
+                step_loss = torch.zeros((), device=processes.device)
+                for m, micro in enumerate(plan):
+                    batch = make_batch(data.train, micro[rank], pad_id, explicit_mask=explicit_mask)
+                    batch = {k: v.to(processes.device) for k, v in batch.items()}
+                    torch.manual_seed(micro_seed(config.train.seed, self.step, m * world + rank))
                     objective, micro_loss = objective_sum(
                         model, batch, config.train.prompt_loss_weight
                     )
-                    # DDP/FSDP average gradients over ranks: scale so the result is the mean per token.
-                    accelerator.backward(
-                        objective * accelerator.num_processes / max(1, step_tokens)
+                    # Gradients are summed over processes: this makes them the mean per token.
+                    (objective / max(1, step_tokens)).backward()
+                    step_loss += micro_loss.detach()
+                grad_norm = None
+                if config.optim.max_grad_norm > 0:
+                    grad_norm = _full(
+                        torch.nn.utils.clip_grad_norm_(
+                            [p for p in model.parameters() if p.requires_grad],
+                            config.optim.max_grad_norm,
+                        )
                     )
-                step_loss += micro_loss.detach()
-            grad_norm = None
-            if config.optim.max_grad_norm > 0:
-                grad_norm = accelerator.clip_grad_norm_(
-                    model.parameters(), config.optim.max_grad_norm
-                )
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state.step += 1
-            state.tokens += step_tokens
-            snapshot = _rng_snapshot()
-            step_mean = accelerator.reduce(step_loss, "sum").item() / max(1, step_tokens)
-            result.losses.append(step_mean)
-            window_loss += step_mean * step_tokens
-            window_tokens += step_tokens
-            if state.step % config.train.log_every == 0 or state.step == total_steps:
-                elapsed = time.perf_counter() - window_start
-                record = {
-                    "step": state.step,
-                    "loss": window_loss / max(1, window_tokens),
-                    "step_loss": step_mean,
-                    "lr": scheduler.get_last_lr()[0],
-                    "grad_norm": None if grad_norm is None else float(grad_norm),
-                    "epoch": state.step / schedule.steps_per_epoch,
-                    "tokens": state.tokens,
-                    "tokens_per_s": window_inputs / elapsed if elapsed > 0 else None,
-                    "trained_tokens_per_s": window_tokens / elapsed if elapsed > 0 else None,
-                }
-                _write_metrics(run_dir, record, writer, main)
-                _log(
-                    f"step {state.step}/{total_steps}  loss {record['loss']:.4f}  lr {record['lr']:.2e}  "
-                    f"{record['tokens_per_s'] or 0:.0f} tokens/s",
-                    quiet or not main,
-                )
-                window_loss, window_tokens, window_inputs, window_start = (
-                    0.0,
-                    0,
-                    0,
-                    time.perf_counter(),
-                )
-            if data.eval and config.train.eval_every and state.step % config.train.eval_every == 0:
-                result.eval_loss = _evaluate(
-                    model, data, accelerator, pad_id, config, explicit_mask
-                )
-                _write_metrics(
-                    run_dir, {"step": state.step, "eval_loss": result.eval_loss}, writer, main
-                )
-                _log(f"step {state.step}  eval loss {result.eval_loss:.4f}", quiet or not main)
-            if config.train.save_every and state.step % config.train.save_every == 0:
-                _save_checkpoint(accelerator, run_dir, state, config)
-    except KeyboardInterrupt:
-        _rng_restore(snapshot)
-        if state.step > 0:
-            saved = _save_checkpoint(accelerator, run_dir, state, config)
-            raise Cancelled(f"interrupted; resume from {saved} with --resume") from None
-        raise Cancelled("interrupted before the first step") from None
-    result.steps = state.step
-    if result.stopped_early:
-        _save_checkpoint(accelerator, run_dir, state, config)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                lr = optimizer.param_groups[0]["lr"]
+                self.step += 1
+                self.tokens += step_tokens
+                step_mean = processes.sum(step_loss).item() / max(1, step_tokens)
+                result.losses.append(step_mean)
+                window_loss += step_mean * step_tokens
+                window_tokens += step_tokens
+                if self.step % config.train.log_every == 0 or self.step == total_steps:
+                    elapsed = time.perf_counter() - window_start
+                    record = {
+                        "step": self.step,
+                        "loss": window_loss / max(1, window_tokens),
+                        "step_loss": step_mean,
+                        "lr": lr,
+                        "grad_norm": grad_norm,
+                        "epoch": self.step / schedule.steps_per_epoch,
+                        "tokens": self.tokens,
+                        "tokens_per_s": window_inputs / elapsed if elapsed > 0 else None,
+                        "trained_tokens_per_s": window_tokens / elapsed if elapsed > 0 else None,
+                        "processes": world,
+                    }
+                    _write_metrics(run_dir, record, writer, main)
+                    _log(
+                        f"step {self.step}/{total_steps}  loss {record['loss']:.4f}  "
+                        f"lr {lr:.2e}  {record['tokens_per_s'] or 0:.0f} tokens/s",
+                        quiet,
+                    )
+                    window_loss, window_tokens, window_inputs = 0.0, 0, 0
+                    window_start = time.perf_counter()
+                if (
+                    data.eval
+                    and config.train.eval_every
+                    and self.step % config.train.eval_every == 0
+                ):
+                    result.eval_loss = _evaluate(
+                        model, data, processes, pad_id, config, explicit_mask
+                    )
+                    _write_metrics(
+                        run_dir, {"step": self.step, "eval_loss": result.eval_loss}, writer, main
+                    )
+                    _log(f"step {self.step}  eval loss {result.eval_loss:.4f}", quiet)
+                if config.train.save_every and self.step % config.train.save_every == 0:
+                    self._save(model, optimizer)
+        except KeyboardInterrupt:
+            raise Cancelled(
+                f"interrupted at step {self.step}; resume from the last checkpoint"
+            ) from None
+        result.steps = self.step
+        if result.stopped_early:
+            self._save(model, optimizer)
+            return result
+        if data.eval:
+            result.eval_loss = _evaluate(model, data, processes, pad_id, config, explicit_mask)
+            _write_metrics(
+                run_dir, {"step": self.step, "eval_loss": result.eval_loss}, writer, main
+            )
+            _log(f"final eval loss {result.eval_loss:.4f}", quiet)
+        result.final_dir = _save_final(
+            model, tokenizer, run_dir, config, base, architecture, processes, self.step, self.tokens
+        )
+        if writer is not None:
+            writer.close()
+        _log(f"saved {result.final_dir}", quiet)
         return result
-    if data.eval:
-        result.eval_loss = _evaluate(model, data, accelerator, pad_id, config, explicit_mask)
-        _write_metrics(run_dir, {"step": state.step, "eval_loss": result.eval_loss}, writer, main)
-        _log(f"final eval loss {result.eval_loss:.4f}", quiet or not main)
-    result.final_dir = _save_final(accelerator, model, tokenizer, run_dir, config, base, state)
-    if writer is not None:
-        writer.close()
-    _log(f"saved {result.final_dir}", quiet or not main)
-    return result
+
+    def _save(self, model, optimizer) -> Path:
+        return ckpt.save(
+            model,
+            optimizer,
+            self.run_dir,
+            step=self.step,
+            tokens=self.tokens,
+            config=self.config,
+            processes=self.processes,
+        )
+
+
+def _full(value) -> float:
+    """A float from a (possibly distributed) scalar tensor."""
+    if hasattr(value, "full_tensor"):
+        value = value.full_tensor()
+    return float(value)
+
+
+def _architecture(model) -> str:
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return type(inner).__name__
+
+
+def _tokenizer_identity(base: str, tokenizer, config: RunConfig) -> dict[str, object]:
+    return {
+        "tokenizer": config.model.tokenizer or base,
+        "vocab": len(tokenizer),
+        "prompt_format": config.model.prompt_format,
+    }
 
 
 def _resume_point(run_dir: Path, resume: bool | str, overwrite: bool) -> Path | None:
     if isinstance(resume, str):
         path = Path(resume)
-        if not (path / "trainer_state").exists() and not any(path.glob("random_states_*.pkl")):
-            raise UsageError(f"{path} is not a checkpoint of bayling-train")
+        ckpt.read_state(path)
         return path
-    existing = latest_checkpoint(run_dir)
+    existing = ckpt.latest(run_dir)
     if resume:
         if existing is None:
             raise UsageError(f"{run_dir} has no checkpoint to resume from")
@@ -325,7 +460,7 @@ def _resume_point(run_dir: Path, resume: bool | str, overwrite: bool) -> Path | 
             raise UsageError(
                 f"{run_dir} already holds a run: pass --resume to continue it or --overwrite to start again"
             )
-        for name in (CHECKPOINTS, FINAL, METRICS, "base", "tensorboard"):
+        for name in (CHECKPOINTS, FINAL, METRICS, "base", "tensorboard", DATA_DIR):
             target = run_dir / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -390,26 +525,26 @@ def objective_sum(
 
 @torch.no_grad()
 def _evaluate(
-    model, data: RunData, accelerator, pad_id: int, config: RunConfig, explicit_mask: bool
+    model, data: RunData, processes: Processes, pad_id: int, config: RunConfig, explicit_mask: bool
 ) -> float:
     model.eval()
-    total = torch.zeros((), device=accelerator.device)
-    tokens = torch.zeros((), device=accelerator.device)
-    world, mb = accelerator.num_processes, config.train.micro_batch_size
-    mine = list(range(accelerator.process_index, len(data.eval), world))
-    # Every rank runs the same number of forward passes (FSDP gathers weights in each one);
-    # a rank out of rows runs a row whose labels are all ignored.
+    total = torch.zeros((), device=processes.device)
+    tokens = torch.zeros((), device=processes.device)
+    world, mb = processes.world, config.train.micro_batch_size
+    mine = list(range(processes.rank, len(data.eval), world))
+    # Every process runs the same number of forward passes (FSDP gathers weights in each one);
+    # a process out of rows runs a row whose labels are all ignored.
     passes = math.ceil(math.ceil(len(data.eval) / world) / mb)
     for index in range(passes):
         rows = mine[index * mb : (index + 1) * mb]
         batch = make_batch(data.eval, rows or [0], pad_id, explicit_mask=explicit_mask)
         if not rows:
             batch["labels"].fill_(IGNORE)
-        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        batch = {k: v.to(processes.device) for k, v in batch.items()}
         total += loss_sum(model, batch)
         tokens += (batch["labels"][:, 1:] != IGNORE).sum()
     model.train()
-    total, tokens = accelerator.reduce(total, "sum"), accelerator.reduce(tokens, "sum")
+    total, tokens = processes.sum(total), processes.sum(tokens)
     return (total / tokens.clamp(min=1)).item()
 
 
@@ -420,63 +555,72 @@ def _pad_id(tokenizer) -> int:
     return 0
 
 
-def _keep_only_trainable_weights(accelerator, config: RunConfig) -> None:
-    """LoRA checkpoints hold the adapters, not another copy of the frozen base."""
-    if config.method == "full":
-        return
-
-    def hook(models, weights, output_dir) -> None:
-        for model, state in zip(models, weights):
-            names = {name for name, p in model.named_parameters() if p.requires_grad}
-            for key in list(state):
-                if key not in names:
-                    del state[key]
-
-    accelerator.register_save_state_pre_hook(hook)
-
-
-def _save_checkpoint(accelerator, run_dir: Path, state: TrainerState, config: RunConfig) -> Path:
-    target = run_dir / CHECKPOINTS / f"step-{state.step:07d}"
-    accelerator.save_state(str(target))
-    if accelerator.is_main_process:
-        (target / "trainer_state").write_text(
-            json.dumps(state.state_dict()) + "\n", encoding="utf-8"
-        )
-        checkpoints = sorted((run_dir / CHECKPOINTS).glob("step-*"))
-        for old in checkpoints[: -config.train.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return target
-
-
 def _save_final(
-    accelerator, model, tokenizer, run_dir: Path, config: RunConfig, base: str, state: TrainerState
+    model,
+    tokenizer,
+    run_dir: Path,
+    config: RunConfig,
+    base: str,
+    architecture: str,
+    processes: Processes,
+    steps: int,
+    tokens: int,
 ) -> Path:
-    """The trained weights (adapter or full model), the tokenizer and what export needs."""
+    """The trained weights (adapter or full model), the tokenizer and what export needs.
+
+    The shards are gathered to rank 0 (on the CPU), which writes a plain Hugging Face
+    checkpoint or peft adapter.
+    """
+    from safetensors.torch import save_file
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
     final = run_dir / FINAL
-    accelerator.wait_for_everyone()
-    unwrapped = accelerator.unwrap_model(model)
-    state_dict = accelerator.get_state_dict(model)
-    if config.method == "full":
-        unwrapped.config.use_cache = True
-    unwrapped.save_pretrained(
-        str(final),
-        state_dict=state_dict,
-        is_main_process=accelerator.is_main_process,
-        save_function=accelerator.save,
-        safe_serialization=True,
-    )
-    if accelerator.is_main_process:
-        save_tokenizer(tokenizer, final, config.model.tokenizer or base)
+    lora = config.method != "full"
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=lora)
+    state = get_model_state_dict(model, options=options)
+    if processes.main:
+        staging = run_dir / (".final.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        if lora:
+            from peft.utils import get_peft_model_state_dict
+
+            adapters = get_peft_model_state_dict(model, state_dict=state)
+            save_file(
+                {k: v.contiguous() for k, v in adapters.items()},
+                str(staging / "adapter_model.safetensors"),
+                metadata={"format": "pt"},
+            )
+            adapter_config = copy.deepcopy(model.peft_config["default"])
+            adapter_config.inference_mode = True
+            adapter_config.save_pretrained(str(staging))
+        else:
+            model_config = copy.deepcopy(model.config)
+            model_config.architectures = [architecture]
+            model_config.use_cache = True
+            if getattr(model_config, "tie_word_embeddings", False):
+                state.pop("lm_head.weight", None)  # stored once, as the input embedding
+            save_file(
+                {k: v.contiguous() for k, v in state.items()},
+                str(staging / "model.safetensors"),
+                metadata={"format": "pt"},
+            )
+            model_config.save_pretrained(str(staging))
+            if getattr(model, "generation_config", None) is not None:
+                model.generation_config.save_pretrained(str(staging))
+        save_tokenizer(tokenizer, staging, config.model.tokenizer or base)
         info = {
             "method": config.method,
             "base": base,
             "prompt_format": config.model.prompt_format,
-            "steps": state.step,
-            "trained_tokens": state.tokens,
+            "steps": steps,
+            "trained_tokens": tokens,
+            "processes": processes.world,
         }
-        write_text_atomic(final / RUN_INFO, json.dumps(info, indent=2) + "\n")
-    accelerator.wait_for_everyone()
+        write_text_atomic(staging / RUN_INFO, json.dumps(info, indent=2) + "\n")
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+    processes.barrier()
     return final
 
 
