@@ -736,3 +736,109 @@ def test_output_in_a_missing_folder_is_refused_before_any_work(tmp_path: Path) -
             source, tmp_path / "nowhere" / "b.md", translator, DocumentOptions(target=resolve("de"))
         )
     assert translator.calls == []
+
+
+# --- context, progress, cancellation -------------------------------------------------------------
+
+
+class SpyTranslator(EchoTranslator):
+    def __init__(self, transform: Callable[[str], str] = upper) -> None:
+        super().__init__(transform)
+        self.histories: list[list[tuple[str, str]]] = []
+        self.constraints: list[object] = []
+
+    def translate_segments(self, segments, target, **kw):
+        self.histories.extend(list(h or []) for h in (kw.get("history") or [[]] * len(segments)))
+        self.constraints.extend(kw.get("constraints") or [None] * len(segments))
+        return super().translate_segments(segments, target, **kw)
+
+
+def test_context_passes_the_previous_segments_and_their_translations() -> None:
+    spy = SpyTranslator()
+    translate("a.txt", b"One.\nTwo.\nThree.\nFour.\n", spy, context=2)
+    assert spy.histories == [
+        [],
+        [("One.", "ONE.")],
+        [("One.", "ONE."), ("Two.", "TWO.")],
+        [("Two.", "TWO."), ("Three.", "THREE.")],
+    ]
+
+
+def test_glossary_terms_go_into_the_instruction(tmp_path: Path) -> None:
+    from bayling_local.documents import load_glossary
+
+    (tmp_path / "g.tsv").write_text("weather\tWetter\n", encoding="utf-8")
+    spy = SpyTranslator(lambda text: text)  # never says "Wetter": the second pass appends it
+    out, summary = translate_bytes(
+        b"The weather is nice.\nNo term.\n",
+        FORMATS["txt"],
+        spy,
+        DocumentOptions(
+            target=resolve("de"), source=resolve("en"), glossary=load_glossary(tmp_path / "g.tsv")
+        ),
+    )
+    assert spy.constraints == [["Wetter"], None]
+    assert summary.terms_required == 1 and summary.terms_hit_first == 0
+    assert summary.terms_hit_final == 1 and summary.second_pass[0].method == "appended"
+    assert out.decode().split("\n")[0].endswith("Wetter")
+
+
+def test_progress_counts_cached_segments_apart(tmp_path: Path) -> None:
+    from bayling_local.documents import TranslationMemory
+
+    memory = TranslationMemory(tmp_path / "tm.sqlite3")
+    options = DocumentOptions(target=resolve("de"), source=resolve("en"), memory=memory)
+    seen = []
+
+    def progress(state) -> None:
+        seen.append((state.done, state.cached, state.translated, state.total))
+
+    data = sample_documents()["notes.txt"]
+    translate_bytes(data, FORMATS["txt"], EchoTranslator(upper), options, progress=progress)
+    assert seen[0] == (0, 0, 0, 3) and seen[-1] == (3, 0, 3, 3)
+    seen.clear()
+    _, summary = translate_bytes(
+        data, FORMATS["txt"], EchoTranslator(upper), options, progress=progress
+    )
+    assert seen[-1] == (3, 3, 0, 3) and summary.cached == 3
+    memory.close()
+
+
+class CancellingTranslator(EchoTranslator):
+    """Finishes two segments, then the user cancels."""
+
+    def translate_segments(self, segments, target, **kw):
+        cancel = kw["cancel"]
+        results = []
+        for index, text in enumerate(segments):
+            reason = "cancelled" if index >= 2 else "stop"
+            if index == 2:
+                cancel.set()
+            result = SegmentResult(text, text.upper(), [], reason, GenerationStats())
+            results.append(result)
+            if reason == "stop":
+                kw["on_done"](index, result)
+        return results
+
+
+def test_cancel_keeps_the_finished_segments_and_writes_nothing(tmp_path: Path) -> None:
+    import threading
+
+    from bayling_local.documents import TranslationMemory
+    from bayling_local.errors import Cancelled
+
+    memory = TranslationMemory(tmp_path / "tm.sqlite3")
+    source = tmp_path / "a.txt"
+    source.write_text("One.\nTwo.\nThree.\nFour.\n", encoding="utf-8")
+    options = DocumentOptions(target=resolve("de"), source=resolve("en"), memory=memory)
+    with pytest.raises(Cancelled) as caught:
+        translate_document(
+            source, tmp_path / "b.txt", CancellingTranslator(), options, cancel=threading.Event()
+        )
+    assert caught.value.exit_code == 130
+    assert "2 of 4 segments finished" in caught.value.message
+    assert not (tmp_path / "b.txt").exists() and memory.stats().units == 2
+    resumed = SpyTranslator()
+    summary, _ = translate_document(source, tmp_path / "b.txt", resumed, options)
+    assert resumed.calls == ["Three.", "Four."] and summary.cached == 2
+    memory.close()

@@ -234,3 +234,22 @@ def test_a_segment_longer_than_the_context_is_split_further(tiny_spm_gguf, tmp_p
         translator.engine.close()
     assert summary.segments == 1 and summary.translated == 1
     assert output.decode().endswith("\n") and output.decode().strip()
+
+
+def test_forced_continuation_writes_the_term_where_its_source_was(scripted) -> None:
+    """The fallback behind constrained beams: cut, write the term, let the model go on."""
+    from bayling_local.documents.constrained import cut_at, forced_continuation
+
+    engine = scripted.engine
+    prompt = engine.render(scripted.messages_for("The weather is nice.", resolve("de")))
+    text = forced_continuation(
+        engine,
+        prompt,
+        "Hallo Welt!",
+        [("Wetter", 0.4), ("⟦1⟧", 1.0)],
+        replace(scripted.sampling, max_tokens=16),
+        stops=engine.prompt_format.stop_strings,
+    )
+    assert text.startswith("Hallo Wetter") and "⟦1⟧" in text
+    assert cut_at("Hallo schöne Welt", 0.5, spaced=True) == "Hallo"
+    assert cut_at("你好世界", 0.5, spaced=False) == "你好"

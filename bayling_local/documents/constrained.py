@@ -29,15 +29,14 @@ def append_missing(text: str, phrases: Sequence[str], *, spaced: bool = True) ->
 
 
 def cut_at(text: str, fraction: float, *, spaced: bool) -> str:
-    """The start of ``text`` up to ``fraction`` of its length, ending on a word boundary."""
+    """The start of ``text`` up to ``fraction`` of its length, at the nearest word boundary."""
     fraction = min(max(fraction, 0.0), 1.0)
     at = round(len(text) * fraction)
     if not spaced:
         return text[:at]
-    if at >= len(text):
-        return text
-    space = text.rfind(" ", 0, at + 1)
-    return text[:space] if space > 0 else ""
+    boundaries = [0, len(text)] + [i for i, char in enumerate(text) if char == " "]
+    cut = min(boundaries, key=lambda b: (abs(b - at), b))
+    return text[:cut].rstrip()
 
 
 def forced_continuation(

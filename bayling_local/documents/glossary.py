@@ -164,7 +164,7 @@ def _read_tbx(
             continue
         sections: list[tuple[str, str]] = []
         for lang_set in entry:
-            if not lang_set.tag.endswith("langSet"):
+            if not lang_set.tag.endswith(("langSet", "langSec")):
                 continue
             term = next((t for t in lang_set.iter() if t.tag.rsplit("}", 1)[-1] == "term"), None)
             if term is not None and "".join(term.itertext()).strip():

@@ -62,10 +62,14 @@ class TranslationMemory:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path else memory_path()
+        self._touched: list[str] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: each finished segment is committed (a killed process keeps it)
+            # without an fsync per segment; only a power cut may lose the last few.
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise OutputError(f"cannot open the translation memory {self.path}: {exc}") from None
@@ -97,6 +101,7 @@ class TranslationMemory:
             )
 
     def close(self) -> None:
+        self.touch()
         self.db.close()
 
     def __enter__(self) -> TranslationMemory:
@@ -137,8 +142,20 @@ class TranslationMemory:
         ).fetchone()
         if row is None:
             return None
-        self.db.execute("UPDATE units SET used=? WHERE key=?", (time.time(), row[0]))
+        self._touched.append(row[0])
         return row[1]
+
+    def touch(self) -> None:
+        """Record when the units found since the last call were used (one transaction)."""
+        if not self._touched:
+            return
+        now = time.time()
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "UPDATE units SET used=? WHERE key=?", [(now, key) for key in self._touched]
+        )
+        self.db.execute("COMMIT")
+        self._touched.clear()
 
     def put(
         self,

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ..errors import Cancelled, InputError, OutputError, UsageError
 from ..languages import Language
-from .constrained import append_missing, forced_continuation
+from .constrained import append_missing, cut_at, forced_continuation
 from .formats import Format, format_for, load
 from .glossary import Glossary, contains
 from .memory import TranslationMemory, segment_key
@@ -73,7 +73,7 @@ class SecondPass:
     missing: list[str]
     first: str
     final: str
-    method: str  # "constrained-beam" | "forced-inclusion" | "appended"
+    method: str  # "constrained-beam" | "forced-continuation" | "appended"
 
 
 @dataclass
@@ -151,6 +151,10 @@ class _Unit:
         text = self.translation if text is None else text
         return [p for p in self.required if not contains(text or "", p)]
 
+    def missing_terms(self, text: str | None = None) -> list[str]:
+        text = self.translation if text is None else text
+        return [p for p in self.terms if not contains(text or "", p)]
+
 
 ProgressCallback = Callable[[DocumentProgress], None]
 
@@ -170,7 +174,6 @@ def fingerprint(
     return {
         "v": 1,
         "model": model,
-        "translator": type(translator).__name__,
         "prompt_format": engine.prompt_format.name if engine is not None else None,
         "source": source.code if source else None,
         "target": options.target.code,
@@ -301,35 +304,18 @@ def translate_bytes(
         if options.context <= 0:
             for unit in units:
                 recall(unit)
+            if memory is not None:
+                memory.touch()
             report(state)
             todo = [u for u in units if u.translation is None]
             if todo:
-                results = translator.translate_segments(
-                    [u.text for u in todo],
-                    options.target,
-                    source=source,
-                    constraints=[u.terms or None for u in todo],
-                    on_done=lambda i, r: finished(todo[i], r),
-                    cancel=cancel,
-                )
-                for unit, result in zip(todo, results):
-                    if unit.translation is None and result.finish_reason != "cancelled":
-                        finished(unit, result)
+                _first_pass(todo, translator, options, source, finished, cancel)
         else:
             done_pairs: list[tuple[str, str]] = []
             for unit in units:
                 unit.history = done_pairs[-options.context :]
                 if not recall(unit):
-                    results = translator.translate_segments(
-                        [unit.text],
-                        options.target,
-                        source=source,
-                        constraints=[unit.terms or None],
-                        history=[unit.history],
-                        cancel=cancel,
-                    )
-                    if results:
-                        finished(unit, results[0])
+                    _first_pass([unit], translator, options, source, finished, cancel)
                 report(state)
                 if unit.translation is None:
                     break
@@ -360,6 +346,80 @@ def translate_bytes(
     return output, summary
 
 
+def _first_pass(
+    units: list[_Unit],
+    translator: Any,
+    options: DocumentOptions,
+    source: Language | None,
+    finished: Callable[[_Unit, Any], None],
+    cancel: threading.Event | None,
+) -> None:
+    """Translate ``units``; glossary terms are named in the instruction, not yet forced.
+
+    Segments with terms that fit one request go to the batch engine directly with BayLing's
+    constrained instruction (the model's own choice first, so the summary can say how often
+    the instruction alone was enough); everything else goes through
+    ``Translator.translate_segments`` (which splits a segment too long for the context).
+    """
+    engine = getattr(translator, "engine", None)
+    batch = getattr(translator, "batch", None)
+    instructed: list[tuple[_Unit, Any]] = []
+    plain: list[_Unit] = []
+    for unit in units:
+        request = _request(unit, translator, options.target) if unit.terms else None
+        if request is not None and engine is not None and batch is not None:
+            instructed.append((unit, request))
+        else:
+            plain.append(unit)
+    if plain:
+        results = translator.translate_segments(
+            [u.text for u in plain],
+            options.target,
+            source=source,
+            constraints=[u.terms or None for u in plain],
+            history=[u.history for u in plain] if any(u.history for u in plain) else None,
+            on_done=lambda i, r: finished(plain[i], r),
+            cancel=cancel,
+        )
+        for unit, result in zip(plain, results):
+            if unit.translation is None and result.finish_reason != "cancelled":
+                finished(unit, result)
+    if instructed and not (cancel is not None and cancel.is_set()):
+        results = batch.run(  # type: ignore[union-attr]
+            [request for _, request in instructed],
+            on_done=lambda i, r: finished(instructed[i][0], r),
+            cancel=cancel,
+        )
+        for (unit, _), result in zip(instructed, results):
+            if unit.translation is None and result.finish_reason != "cancelled":
+                finished(unit, result)
+
+
+def _request(
+    unit: _Unit, translator: Any, target: Language, required: Sequence[str] = (), beam: int = 1
+):
+    """One decode request for ``unit`` (None when its prompt does not fit the context)."""
+    from dataclasses import replace
+
+    from ..batch import DecodeRequest
+
+    engine = getattr(translator, "engine", None)
+    if engine is None:
+        return None
+    prompt = engine.render(_messages(translator, unit, target))
+    budget = _budget(translator, unit.text)
+    if len(engine.tokenize(prompt)) + budget >= engine.n_ctx:
+        return None
+    stops = tuple(dict.fromkeys((*engine.prompt_format.stop_strings, *translator.sampling.stop)))
+    return DecodeRequest(
+        prompt,
+        replace(translator.sampling, max_tokens=budget),
+        stops,
+        beam=beam,
+        required=tuple(required),
+    )
+
+
 def _interrupted(state: DocumentProgress) -> str:
     return (
         f"interrupted: {state.done} of {state.total} segments finished and kept in the "
@@ -383,19 +443,22 @@ def _second_pass(
             (unit.translation or "").count(p) >= 1 for p in unit.placeholders
         )
     needy = [u for u in units if u.missing()]
+    spaced = not unspaced(options.target)
     if needy:
         firsts = {id(u): u.translation or "" for u in needy}
-        methods = _constrained_beam(needy, translator, options)
+        wanting_terms = [u for u in needy if u.missing_terms()]
+        methods = _constrained_beam(wanting_terms, translator, options)
         for unit in needy:
-            method = methods.get(id(unit), "constrained-beam")
-            if unit.missing():
-                unit.translation = _force(unit, translator, options)
-                method = "forced-inclusion" if not unit.missing() else "appended"
-            if unit.missing():  # the last resort keeps the guarantee
-                unit.translation = append_missing(
-                    unit.translation or "", unit.missing(), spaced=not unspaced(options.target)
-                )
-                method = "appended"
+            method = methods.get(id(unit), "")
+            if unit.missing_terms():
+                text, method = _force(unit, translator, options)
+                if _plausible(text, firsts[id(unit)], unit) and not unit.missing_terms(text):
+                    unit.translation = text
+                else:
+                    method = "inserted"
+            if unit.missing():  # placeholders (and any term still missing): put in place
+                unit.translation = _insert_missing(unit, spaced)
+                method = method or "inserted"
             summary.second_pass.append(
                 SecondPass(
                     units.index(unit),
@@ -409,6 +472,45 @@ def _second_pass(
             )
     summary.terms_hit_final = sum(contains(u.translation or "", t) for u in units for t in u.terms)
     return needy
+
+
+def _plausible(candidate: str, first: str, unit: _Unit) -> bool:
+    """Whether a forced translation still looks like a translation of the segment.
+
+    Forcing a phrase the model finds unlikely can make it run on past its answer (a beam kept
+    from ending until the phrase fits); such output is longer than any translation of the
+    segment, or repeats the prompt's own markers.
+    """
+    limit = 2 * max(len(first), len(unit.text)) + sum(len(p) for p in unit.required) + 24
+    if len(candidate) > limit:
+        return False
+    return all(marker not in candidate or marker in unit.text for marker in _PROMPT_MARKERS)
+
+
+_PROMPT_MARKERS = ("### Response", "### Instruction", "<|start_header_id|>", "<|eot_id|>", "</s>")
+
+
+def _insert_missing(unit: _Unit, spaced: bool) -> str:
+    """The translation with each missing phrase written where its source sits.
+
+    A placeholder glued to a word in the source (``<b>word``, ``word</b>``, ``ball<x/>.``)
+    is glued to the neighbouring word of the translation the same way.
+    """
+    text = unit.translation or ""
+    for phrase in sorted(unit.missing(text), key=lambda p: _position(unit, p)):
+        head = cut_at(text, _position(unit, phrase), spaced=spaced)
+        tail = text[len(head) :].lstrip() if spaced else text[len(head) :]
+        if spaced:
+            at = unit.text.find(phrase)
+            glue_left = at > 0 and unit.text[at - 1].isalnum()
+            after = at + len(phrase)
+            glue_right = at >= 0 and after < len(unit.text) and unit.text[after].isalnum()
+            left = "" if glue_left or not head else " "
+            right = "" if glue_right or not tail else " "
+            text = head + left + phrase + right + tail
+        else:
+            text = head + phrase + tail
+    return append_missing(text, unit.missing(text), spaced=spaced)
 
 
 def _messages(translator: Any, unit: _Unit, target: Language) -> list:
@@ -441,55 +543,40 @@ def _budget(translator: Any, text: str) -> int:
 def _constrained_beam(
     units: list[_Unit], translator: Any, options: DocumentOptions
 ) -> dict[int, str]:
-    """Lexically constrained beam search on the batch engine, for the units that fit."""
-    engine = getattr(translator, "engine", None)
+    """Lexically constrained beam search on the batch engine for the missing glossary terms."""
     batch = getattr(translator, "batch", None)
-    if engine is None or batch is None:
+    if batch is None or not units:
         return {}
-    from dataclasses import replace
-
-    from ..batch import DecodeRequest
-
-    stops = tuple(dict.fromkeys((*engine.prompt_format.stop_strings, *translator.sampling.stop)))
     requests, owners = [], []
     for unit in units:
-        prompt = engine.render(_messages(translator, unit, options.target))
-        budget = _budget(translator, unit.text)
-        if len(engine.tokenize(prompt)) + budget >= engine.n_ctx:
-            continue
-        sampling = replace(translator.sampling, max_tokens=budget)
-        requests.append(
-            DecodeRequest(
-                prompt,
-                sampling,
-                stops,
-                beam=max(1, options.second_pass_beam),
-                required=tuple(unit.required),
-            )
+        request = _request(
+            unit, translator, options.target, unit.terms, max(1, options.second_pass_beam)
         )
-        owners.append(unit)
+        if request is not None:
+            requests.append(request)
+            owners.append(unit)
     if not requests:
         return {}
-    results = batch.run(requests)
     methods = {}
-    for unit, result in zip(owners, results):
+    for unit, result in zip(owners, batch.run(requests)):
         text = _clean(unit.text, result.text)
-        if not unit.missing(text):
+        if not unit.missing_terms(text) and _plausible(text, unit.translation or "", unit):
             unit.translation = text
             methods[id(unit)] = "constrained-beam"
     return methods
 
 
-def _force(unit: _Unit, translator: Any, options: DocumentOptions) -> str:
+def _force(unit: _Unit, translator: Any, options: DocumentOptions) -> tuple[str, str]:
+    """The translation with the missing phrases forced in, and how it was done."""
     engine = getattr(translator, "engine", None)
     spaced = not unspaced(options.target)
     if engine is None:
-        return append_missing(unit.translation or "", unit.missing(), spaced=spaced)
+        return append_missing(unit.translation or "", unit.missing(), spaced=spaced), "appended"
     from dataclasses import replace
 
     prompt = engine.render(_messages(translator, unit, options.target))
     stops = tuple(dict.fromkeys((*engine.prompt_format.stop_strings, *translator.sampling.stop)))
-    phrases = [(phrase, _position(unit, phrase)) for phrase in unit.missing()]
+    phrases = [(phrase, _position(unit, phrase)) for phrase in unit.missing_terms()]
     text = forced_continuation(
         engine,
         prompt,
@@ -499,7 +586,7 @@ def _force(unit: _Unit, translator: Any, options: DocumentOptions) -> str:
         stops=stops,
         spaced=spaced,
     )
-    return _clean(unit.text, text)
+    return _clean(unit.text, text), "forced-continuation"
 
 
 def _position(unit: _Unit, phrase: str) -> float:

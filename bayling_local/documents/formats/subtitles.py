@@ -37,6 +37,9 @@ def mask_cue_tags(text: str) -> tuple[str, dict[str, str]]:
     return out, masker.table
 
 
+_CJK_BREAKS = "，、。！？；：,.!?;:）」』"
+
+
 def wrap_lines(text: str, count: int, measure: Callable[[str], int] = len) -> list[str]:
     """``text`` on ``count`` lines of similar length, broken at spaces (or anywhere in CJK).
 
@@ -47,6 +50,13 @@ def wrap_lines(text: str, count: int, measure: Callable[[str], int] = len) -> li
         return [text]
     words = text.split(" ")
     spaced = len(words) > 1
+    if not spaced and count == 2:  # Chinese, Japanese: break after punctuation near the middle
+        middle = measure(text) / 2
+        breaks = [i + 1 for i, char in enumerate(text[:-1]) if char in _CJK_BREAKS]
+        near = [b for b in breaks if abs(measure(text[:b]) - middle) <= 0.35 * middle]
+        if near:
+            cut = min(near, key=lambda b: abs(measure(text[:b]) - middle))
+            return [text[:cut], text[cut:]]
     units = words if spaced else list(text)
     count = min(count, len(units))
     joiner = " " if spaced else ""
