@@ -40,6 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         "48",
         "--queue",
         "64",
+        "--beam",
+        "3",
     ) as proc:
         yield proc
 
@@ -242,8 +244,10 @@ def test_libretranslate_translate_detect_languages(server: ServerProcess) -> Non
         json={"q": SENTENCE, "source": "en", "target": "zh", "alternatives": 2},
         timeout=60,
     )
-    assert alternatives.status_code == 200
-    assert isinstance(alternatives.json()["alternatives"], list)
+    assert alternatives.status_code == 200, alternatives.text
+    alts = alternatives.json()["alternatives"]
+    assert isinstance(alts, list) and len(alts) <= 2 and all(isinstance(a, str) for a in alts)
+    assert alternatives.json()["translatedText"] == "每天，快乐的猫在花园里找到红色的苹果。"
 
     detected = httpx.post(
         server.url + "/detect", data={"q": "Guten Morgen, wie geht es dir heute?"}

@@ -42,6 +42,12 @@ def _model_id(name: str) -> str:
     help="Requests that may wait for a slot; beyond that the server answers 503 at once.",
 )
 @click.option(
+    "--beam",
+    type=click.IntRange(min=1, max=8),
+    help="Beams per translation (default: the settings' beam); /translate's 'alternatives' "
+    "go up to BEAM - 1.",
+)
+@click.option(
     "--api-key",
     envvar="BAYLING_LOCAL_API_KEY",
     help="Require this key (Authorization: Bearer KEY). Needed to listen beyond 127.0.0.1.",
@@ -75,6 +81,7 @@ def serve_command(
     port: int,
     parallel: int | None,
     queue_size: int,
+    beam: int | None,
     api_key: str | None,
     cors_origins: tuple[str, ...],
     grace: float,
@@ -105,6 +112,7 @@ def serve_command(
         port=port,
         parallel=parallel,
         queue=queue_size,
+        beam=beam or getattr(settings, "beam", 1) or 1,
         api_key=api_key,
         cors_origins=tuple(cors_origins),
         max_tokens=engine_flags.get("max_tokens"),
@@ -122,6 +130,16 @@ def serve_command(
     from ..server.backend import Backend
     from ..server.run import serve
 
+    try:  # --parallel x --beam must fit llama.cpp's sequences and the memory for the KV cache
+        from ..batch import check_parallel
+    except ImportError:  # pragma: no cover - older batch engine
+        check_parallel = None
+    if check_parallel is not None:
+        try:
+            check_parallel(engine, config.parallel, config.beam)
+        except BaseException:
+            engine.close()
+            raise
     config = replace(config, model_id=_model_id(name), model_aliases=_aliases(name, engine))
     backend = Backend(engine, config, chat_sampling=chat_sampling, glossaries=loaded_glossaries)
 

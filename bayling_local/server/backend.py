@@ -82,6 +82,11 @@ class _SharedBatchTranslator(Translator):
     def batch(self) -> BatchEngine:  # type: ignore[override]
         return self._shared_batch
 
+    def _batch_for(self, beam: int) -> BatchEngine:
+        # Translator would start (and size the engine's KV cache for) a batch engine of its
+        # own; a second one on the same engine would pull the cache from under the first.
+        return self._shared_batch
+
     def close(self) -> None:  # the server closes the batch engine itself
         return None
 
@@ -102,7 +107,7 @@ class Backend:
 
         self.engine = engine
         self.config = config
-        self.batch = BatchEngine(engine, config.parallel)
+        self.batch = BatchEngine(engine, config.parallel, beam=config.beam)
         self.counters = Counters()
         self.created = int(time.time())
         # Chat defaults for fields a request leaves out; translation is greedy (BayLing's setup).

@@ -36,6 +36,7 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     parallel: int = 4  # requests decoded together
     queue: int = 64  # requests admitted beyond ``parallel`` before new ones get 503
+    beam: int = 1  # beams per translation: LibreTranslate's ``alternatives`` go up to beam - 1
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_body: int = DEFAULT_MAX_BODY
@@ -52,6 +53,8 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.parallel < 1:
             raise UsageError("--parallel must be at least 1")
+        if self.beam < 1:
+            raise UsageError("--beam must be at least 1")
         if self.queue < 0:
             raise UsageError("--queue must be 0 or more")
         if not 0 <= self.port < 65536:

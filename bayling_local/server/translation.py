@@ -95,6 +95,8 @@ def translate_texts(
 ) -> list[Translated]:
     """Translate every text (blocking: run it off the event loop)."""
     library = documents()
+    # Alternatives come from beam search, as wide as the server's batch engine allows.
+    alternatives = min(alternatives, backend.config.beam - 1)
     if alternatives or library is None:
         return _translate_segments(
             backend, texts, target, fmt=fmt, alternatives=alternatives, glossary=glossary,
