@@ -53,10 +53,10 @@ def decode_input(data: bytes, *, name: str = "the input") -> str:
                 ) from None
             break
     if text is None and b"\x00" in data:
-        codec = _guess_utf16(data)
-        if codec is not None:
+        guessed = _guess_utf16(data)
+        if guessed is not None:
             try:
-                candidate = data.decode(codec)
+                candidate = data.decode(guessed)
             except UnicodeDecodeError:
                 candidate = None
             if candidate is not None and _printable(candidate):

@@ -59,7 +59,7 @@ def to_messages(items: Iterable[Mapping[str, Any] | Message]) -> list[Message]:
             )
         if not isinstance(content, str):
             raise PromptError(f"message {index} has no text 'content'")
-        messages.append(Message(role, content))  # type: ignore[arg-type]
+        messages.append(Message(role, content))
     for index, message in enumerate(messages):
         if message.role == "system" and index != 0:
             raise PromptError(f"message {index}: a system message may only come first")

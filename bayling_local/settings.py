@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 import tomli_w
 
@@ -349,4 +349,4 @@ def instruction_lang(value: str) -> InstructionLang:
     """``value`` as the validated type (for callers holding a plain string)."""
     if value not in INSTRUCTION_LANGS:
         raise UsageError(f"instruction language must be one of {', '.join(INSTRUCTION_LANGS)}")
-    return cast(InstructionLang, value)
+    return value

@@ -74,12 +74,6 @@ def invoke(group: click.Group, prog: str, argv: list[str] | None = None) -> int:
         return fail(prog, exc.format_message(), exc.exit_code)
     except BaylingError as exc:
         return fail(prog, exc.message, exc.exit_code)
-    except SystemExit as exc:
-        # click turns a closed pipe into exit(1) behind a flush-pacifying stdout; see it as such.
-        if isinstance(sys.stdout, click.utils.PacifyFlushWrapper):
-            _silence_stdout()
-            return EXIT_BROKEN_PIPE
-        raise exc
     except UnicodeError as exc:
         position = _undecodable_argument(args)
         if position is not None:
