@@ -58,12 +58,9 @@ def to_png(svg: Path, png: Path) -> None:
         text.replace("<svg ", '<svg xml:space="preserve" ', 1).replace("&#160;", " "),
         encoding="utf-8",
     )
-    if shutil.which("rsvg-convert"):
-        subprocess.run(["rsvg-convert", "-w", "1600", str(svg), "-o", str(png)], check=True)
-        return
-    import cairosvg
-
-    cairosvg.svg2png(url=str(svg), write_to=str(png), output_width=1600)
+    if not shutil.which("rsvg-convert"):
+        raise SystemExit("rsvg-convert is needed: apt-get install librsvg2-bin fonts-wqy-microhei")
+    subprocess.run(["rsvg-convert", "-w", "1600", str(svg), "-o", str(png)], check=True)
 
 
 async def take(out: Path, workdir: Path) -> list[Path]:

@@ -53,7 +53,19 @@ _MESSAGE_COLUMNS = "id, session_id, role, content, status, parent_id, stats, cre
 
 
 def _session(row: Sequence[Any]) -> SessionRecord:
-    return SessionRecord(*row[:8], bool(row[8]), row[9], row[10])
+    return SessionRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        bool(row[8]),
+        row[9],
+        row[10],
+    )
 
 
 def _message(row: Sequence[Any]) -> MessageRecord:
@@ -246,7 +258,8 @@ class History:
                 "created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (kind, make_title(title), model, source_lang, target_lang, source_text, now, now),
             )
-            return int(cursor.lastrowid)
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
 
     def session(self, session_id: int) -> SessionRecord:
         rows = self._query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
@@ -357,31 +370,8 @@ class History:
                 ),
             )
             self._touch(conn, session_id)
-            return int(cursor.lastrowid)
-
-    def update_message(
-        self,
-        message_id: int,
-        *,
-        content: str | None = None,
-        status: MessageStatus | None = None,
-        stats: dict[str, Any] | None = None,
-    ) -> None:
-        with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT session_id FROM messages WHERE id = ?", (message_id,)
-            ).fetchone()
-            if row is None:
-                raise UsageError(f"there is no message {message_id} in the history")
-            if content is not None:
-                conn.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
-            if status is not None:
-                conn.execute("UPDATE messages SET status = ? WHERE id = ?", (status, message_id))
-            if stats is not None:
-                conn.execute(
-                    "UPDATE messages SET stats = ? WHERE id = ?", (json.dumps(stats), message_id)
-                )
-            self._touch(conn, row[0])
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
 
     def delete_messages_from(self, session_id: int, message_id: int) -> int:
         """Delete a message and every later one of its session (edit, regenerate); returns how many."""

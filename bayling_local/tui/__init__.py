@@ -33,11 +33,11 @@ def terminal_on_own_fd() -> Iterator[None]:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
-    sys.__stderr__ = private
+    sys.__stderr__ = private  # type: ignore[misc]  # Textual draws on sys.__stderr__
     try:
         yield
     finally:
-        sys.__stderr__ = original
+        sys.__stderr__ = original  # type: ignore[misc]
         with contextlib.suppress(OSError):
             private.flush()
         os.dup2(saved_fd2, 2)

@@ -325,10 +325,6 @@ class BaylingApp(App[None]):
     def _load_requested(self, message: LoadModel) -> None:
         self._load(message.spec)
 
-    def load_model(self, spec: str | None) -> None:
-        """Load a model in the background (the command palette and tests use this)."""
-        self._load(spec)
-
     def _load(self, spec: str | None) -> None:
         model = self.ctx.model
         if model.generating:
@@ -474,9 +470,10 @@ class BaylingApp(App[None]):
     ) -> None:
         from .messages import StreamChunk
 
-        batcher = Batcher(
-            lambda text: target.post_message(StreamChunk(text)), interval=STREAM_INTERVAL_S
-        )
+        def emit(text: str) -> None:
+            target.post_message(StreamChunk(text))
+
+        batcher = Batcher(emit, interval=STREAM_INTERVAL_S)
         try:
             reply = run(engine, batcher.add, cancel)
         except BaylingError as exc:

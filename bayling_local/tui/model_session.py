@@ -54,10 +54,6 @@ class ModelSession:
         """The loaded model's name, or None."""
         return self.resolved.name if self.resolved is not None and self.engine is not None else None
 
-    @property
-    def ready(self) -> bool:
-        return self.engine is not None and self.loading is None
-
     def unavailable_reason(self) -> str | None:
         """Why nothing can be generated now and nothing will be once a load ends, or None."""
         if self.engine is not None or self.loading:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,8 @@ from ..textutil import code_blocks, printable
 from ..widgets import PromptArea
 
 if TYPE_CHECKING:
-    from ...interactive import Reply
+    from ...engine import Engine
+    from ...interactive import OnText, Reply
     from ..context import AppContext
 
 # While the user types in the chat box, a streamed reply is drawn just after each keystroke's
@@ -234,7 +236,7 @@ class ChatView(Vertical):
         self._streaming = widget
         self.log.anchor()
 
-        def run(engine, on_text, cancel) -> Reply:  # type: ignore[no-untyped-def]
+        def run(engine: Engine, on_text: OnText, cancel: threading.Event) -> Reply:
             return stream_reply(engine, messages, sampling, on_text=on_text, cancel=cancel)
 
         self.post_message(Generate(self, run))
@@ -281,7 +283,7 @@ class ChatView(Vertical):
                     self.session.record_id,
                     "assistant",
                     reply.text,
-                    status=reply.status,  # type: ignore[arg-type]
+                    status=reply.status,
                     stats=reply.stats.as_dict(),
                 )
             except BaylingError as exc:

@@ -13,6 +13,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Label
 
@@ -242,7 +243,7 @@ class HistoryView(Vertical):
             if not quiet:
                 self.notify("There is no session here", severity="warning")
             return None
-        row_key, _ = table.coordinate_to_cell_key((table.cursor_row, 0))
+        row_key, _ = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0))
         return self._row_sessions.get(str(row_key.value))
 
     # -- actions ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import DataTable, Label, ProgressBar
@@ -165,7 +166,7 @@ class ModelsView(Vertical):
         if table.row_count == 0:
             self.notify("No model is installed: import one (i) or pull one (p)", severity="warning")
             return None
-        row_key, _ = table.coordinate_to_cell_key((table.cursor_row, 0))
+        row_key, _ = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0))
         return self._names.get(str(row_key.value))
 
     # -- loading ---------------------------------------------------------------------------
@@ -273,7 +274,11 @@ class ModelsView(Vertical):
         from ...hub import pull
 
         try:
-            result = pull(name, notify=lambda line: self.post_message(TaskNote(line)))
+
+            def note(line: str) -> None:
+                self.post_message(TaskNote(line))
+
+            result = pull(name, notify=note)
         except BaylingError as exc:
             self.post_message(TaskDone("pull", error=exc.message))
             return

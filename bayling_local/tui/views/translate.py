@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
@@ -31,7 +32,8 @@ from ..textutil import printable
 from ..widgets import PromptArea, diff_text
 
 if TYPE_CHECKING:
-    from ...interactive import InteractiveSession
+    from ...engine import Engine
+    from ...interactive import InteractiveSession, OnText, Reply
     from ..context import AppContext
     from ..state import UiState
 
@@ -326,7 +328,7 @@ class TranslateView(Vertical):
             source_text=text,
             target=self.target_lang,
             source=self.source_lang or self.detected,
-            instruction_lang=instruction_lang,  # type: ignore[arg-type]
+            instruction_lang=instruction_lang,
         )
         try:
             history = self.ctx.history
@@ -350,7 +352,7 @@ class TranslateView(Vertical):
         sampling = translation_sampling(settings)
         system = settings.system_prompt
 
-        def run(engine, on_text, cancel):  # type: ignore[no-untyped-def]
+        def run(engine: Engine, on_text: OnText, cancel: threading.Event) -> Reply:
             translator = InteractiveTranslator(engine, sampling, system=system)
             return translator.translate(session, on_text=on_text, cancel=cancel)
 
@@ -394,7 +396,7 @@ class TranslateView(Vertical):
         sampling = translation_sampling(self.ctx.settings)
         system = self.ctx.settings.system_prompt
 
-        def run(engine, on_text, cancel):  # type: ignore[no-untyped-def]
+        def run(engine: Engine, on_text: OnText, cancel: threading.Event) -> Reply:
             translator = InteractiveTranslator(engine, sampling, system=system)
             return translator.refine(session, refinement, on_text=on_text, cancel=cancel)
 
