@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ def grouped_bars(
     ax: Any,
     groups: Sequence[str],
     series: Sequence[str],
-    values: dict[tuple[str, str], float | None],
+    values: Mapping[tuple[str, str], float | None],
     *,
     ylabel: str,
     title: str,
@@ -53,7 +53,16 @@ def grouped_bars(
                 ys.append(value)
         bars = ax.bar(xs, ys, width, label=name, color=_COLOURS[k % len(_COLOURS)])
         if len(groups) * len(series) <= 24:
-            ax.bar_label(bars, labels=[fmt.format(v) for v in ys], fontsize=7, padding=1)
+            ax.bar_label(
+                bars,
+                labels=[_label(fmt, v) for v in ys],
+                fontsize=7,
+                padding=1,
+                rotation=90 if len(series) >= 3 else 0,
+            )
+    low, high = ax.get_ylim()
+    if high > 0:  # room above the tallest bar for its label
+        ax.set_ylim(low, high + 0.14 * (high - low))
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(
         groups, rotation=30 if len(groups) > 6 else 0, ha="right" if len(groups) > 6 else "center"
@@ -74,7 +83,7 @@ def runs_chart(
     """One panel per metric (BLEU, chrF++, COMET where any run has it)."""
     plt = pyplot()
     panels = [m for m, values in metrics.items() if any(v is not None for v in values.values())]
-    width = max(6.0, 1.0 + 0.5 * len(groups) * max(1, len(series)) / 2)
+    width = max(6.0, 2.0 + 0.42 * len(groups) * max(1, len(series)))
     fig, axes = plt.subplots(
         len(panels), 1, figsize=(min(width, 16), 3.2 * len(panels)), squeeze=False
     )
@@ -111,6 +120,10 @@ def report_card_chart(card: ReportCard, path: Path) -> Path:
         fmt="{:+.1f}",
     )
     axes[0].axhline(-card.threshold, color="#C44E52", linestyle="--", linewidth=1)
+    low, high = axes[0].get_ylim()
+    axes[0].set_ylim(
+        min(low, -1.15 * card.threshold), max(high + 0.1 * card.threshold, 0.3 * card.threshold)
+    )
     axes[0].axhline(0, color="black", linewidth=0.6)
     grouped_bars(
         axes[1],
@@ -119,7 +132,7 @@ def report_card_chart(card: ReportCard, path: Path) -> Path:
         changed,
         ylabel="% segments",
         title=f"Segments translated differently from {card.baseline}",
-        fmt="{:.0f}",
+        fmt="{:.1f}",
     )
     grouped_bars(
         axes[2],
@@ -136,3 +149,9 @@ def report_card_chart(card: ReportCard, path: Path) -> Path:
     fig.suptitle(f"Report card: {Path(card.model).name}", fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _label(fmt: str, value: float) -> str:
+    """A bar's label; a zero is ``0`` (not ``-0.0`` or ``+0.0``)."""
+    text = fmt.format(value)
+    return "0" if float(text.replace("%", "")) == 0 else text

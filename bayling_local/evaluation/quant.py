@@ -328,3 +328,12 @@ def format_markdown(card: ReportCard) -> str:
 def _signed(value: float) -> str:
     """``+1.05``, ``-0.40``; a zero change is ``0.00`` (never ``-0.00``)."""
     return "0.00" if round(value, 2) == 0 else f"{value:+.2f}"
+
+
+def load_card(path: Path) -> ReportCard:
+    """A card read back from its ``report.json`` (to redraw or re-tabulate it)."""
+    import json
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    data["cells"] = [Cell(**cell) for cell in data["cells"]]
+    return ReportCard(**data)

@@ -163,7 +163,7 @@ def _translate_with_context(
             source=source,
             beam=beam,
             history=histories,
-            on_done=lambda k, r, indices=indices: tick(indices[k], r),
+            on_done=_shifted(tick, indices),
             cancel=cancel,
         )
         for index, result in zip(indices, batch):
@@ -171,6 +171,17 @@ def _translate_with_context(
         if cancel is not None and cancel.is_set():
             break
     return [r for r in results if r is not None]
+
+
+def _shifted(
+    tick: Callable[[int, SegmentResult], None], indices: list[int]
+) -> Callable[[int, SegmentResult], None]:
+    """``on_done`` for a sub-batch: its k-th segment is test-set segment ``indices[k]``."""
+
+    def done(k: int, result: SegmentResult) -> None:
+        tick(indices[k], result)
+
+    return done
 
 
 def sha256_lines(lines: Sequence[str]) -> str:
