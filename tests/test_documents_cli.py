@@ -325,3 +325,34 @@ def test_tm_export_import_stats_clear(tmp_path: Path, scripted_spm: Scripted) ->
     broken = tmp_path / "broken.tmx"
     broken.write_text("<tmx><body>", encoding="utf-8")
     one_line_error(run("tm", "import", str(broken)), 2, "line 1")
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path, scripted_spm: Scripted) -> None:
+    """stderr a terminal: a rich bar (segments, cached, tokens/s); stdout still only the document."""
+    import pty
+
+    source = tmp_path / "film.srt"
+    source.write_text(SRT, encoding="utf-8")
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bayling_local", "translate", "-m", str(scripted_spm.gguf),
+         "-t", "de", "-s", "en", "-i", str(source)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = process.communicate(timeout=60)
+    os.close(master)
+    assert process.returncode == 0, seen
+    assert b"\x1b[" in seen and b"cached" in seen and b"tok/s" in seen  # the bar was drawn
+    assert b"2 segments; 2 translated, 0 from memory" in seen  # and the summary line
+    assert out.startswith(b"1\n00:00:01,000 --> 00:00:03,500\n") and b"\x1b" not in out

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..errors import Cancelled, InputError, OutputError, UsageError
 from ..languages import Language
@@ -29,7 +29,17 @@ from .segmentation import Sentence, join_sentences, split_sentences, unspaced
 class SegmentTranslator(Protocol):
     """What the pipeline needs of a translator (``bayling_local.translate.Translator``)."""
 
-    def translate_segments(self, segments: Sequence[str], target: Language, **kw: Any) -> list: ...
+    def translate_segments(
+        self,
+        segments: Sequence[str],
+        target: Language,
+        *,
+        source: Any = ...,
+        constraints: Any = ...,
+        history: Any = ...,
+        on_done: Any = ...,
+        cancel: Any = ...,
+    ) -> list[Any]: ...
 
 
 @dataclass
@@ -517,7 +527,9 @@ def _messages(translator: Any, unit: _Unit, target: Language) -> list:
     from ..prompts import Message
     from ..translate import build_instruction
 
-    lang = getattr(translator, "instruction_lang", "en")
+    lang: Literal["en", "zh"] = (
+        "zh" if getattr(translator, "instruction_lang", "") == "zh" else "en"
+    )
     system = getattr(translator, "system", None)
     messages = [Message("system", system)] if system else []
     for source_text, translated in unit.history:

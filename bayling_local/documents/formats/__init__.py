@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import InputError, UsageError
-from ..model import Document
+from ..model import Block, Document
 
 
 @dataclass(frozen=True)
@@ -87,30 +87,32 @@ class _WithBom(Document):
         self.inner = inner
         self.format = inner.format
 
-    def blocks(self):  # type: ignore[no-untyped-def]
+    def blocks(self) -> list[Block]:
         return self.inner.blocks()
 
-    def render(self, translations, *, bilingual=False):  # type: ignore[no-untyped-def]
+    def render(self, translations: Mapping[int, str], *, bilingual: bool = False) -> bytes:
         return b"\xef\xbb\xbf" + self.inner.render(translations, bilingual=bilingual)
 
 
 def _loader(name: str) -> Callable[..., Document]:
-    if name == "txt":
-        from .text import parse
-    elif name == "md":
-        from .markdown import parse
-    elif name == "srt":
-        from .subtitles import parse_srt as parse
-    elif name == "vtt":
-        from .subtitles import parse_vtt as parse
-    elif name == "html":
-        from .html import parse
-    elif name == "docx":
-        from .docx import parse
-    elif name == "epub":
-        from .epub import parse
-    elif name == "po":
-        from .po import parse
-    else:
-        from .xliff import parse
-    return parse  # type: ignore[return-value]
+    """The format's ``parse`` (imported on first use: a run loads only its own parser)."""
+    import importlib
+
+    module, function = _PARSERS[name]
+    parse: Callable[..., Document] = getattr(
+        importlib.import_module(f"{__name__}.{module}"), function
+    )
+    return parse
+
+
+_PARSERS: dict[str, tuple[str, str]] = {
+    "txt": ("text", "parse"),
+    "md": ("markdown", "parse"),
+    "srt": ("subtitles", "parse_srt"),
+    "vtt": ("subtitles", "parse_vtt"),
+    "html": ("html", "parse"),
+    "docx": ("docx", "parse"),
+    "epub": ("epub", "parse"),
+    "po": ("po", "parse"),
+    "xliff": ("xliff", "parse"),
+}

@@ -26,7 +26,9 @@ def _chapters(archive: zipfile.ZipFile) -> list[str]:
     names = archive.namelist()
     try:
         container = ElementTree.fromstring(archive.read(CONTAINER))
-        rootfile = next(e.get("full-path") for e in container.iter() if e.tag.endswith("rootfile"))
+        rootfile = next(
+            e.get("full-path") or "" for e in container.iter() if e.tag.endswith("rootfile")
+        )
         package = ElementTree.fromstring(archive.read(rootfile))
     except (KeyError, StopIteration, ElementTree.ParseError):
         return [n for n in names if n.lower().endswith((".xhtml", ".html", ".htm"))]
