@@ -8,11 +8,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..settings import load_settings
+from ..settings import Settings, load_settings
 from .common import engine_options, notice
+
+if TYPE_CHECKING:
+    from ..engine import Engine, SamplingConfig
 
 
 def register(group: click.Group) -> None:
@@ -102,17 +106,20 @@ def serve_command(
 
     quiet = bool(engine_flags.get("quiet"))
     settings = load_settings().with_overrides(
-        **{k: engine_flags.get(k) for k in ("threads", "gpu_layers", "context", "model")}
+        threads=engine_flags.get("threads"),
+        gpu_layers=engine_flags.get("gpu_layers"),
+        context=engine_flags.get("context"),
+        model=engine_flags.get("model"),
     )
     if parallel is None:
-        parallel = getattr(settings, "parallel", None) or 4
+        parallel = settings.parallel or 4
     # Checked before the model loads: a refused address or key costs nothing.
     config = ServerConfig(
         host=host,
         port=port,
         parallel=parallel,
         queue=queue_size,
-        beam=beam or getattr(settings, "beam", 1) or 1,
+        beam=beam or settings.beam,
         api_key=api_key,
         cors_origins=tuple(cors_origins),
         max_tokens=engine_flags.get("max_tokens"),
@@ -127,19 +134,15 @@ def serve_command(
     engine, name, chat_sampling = _load(settings, engine_flags)
     from dataclasses import replace
 
+    from ..batch import check_parallel
     from ..server.backend import Backend
     from ..server.run import serve
 
     try:  # --parallel x --beam must fit llama.cpp's sequences and the memory for the KV cache
-        from ..batch import check_parallel
-    except ImportError:  # pragma: no cover - older batch engine
-        check_parallel = None
-    if check_parallel is not None:
-        try:
-            check_parallel(engine, config.parallel, config.beam)
-        except BaseException:
-            engine.close()
-            raise
+        check_parallel(engine, config.parallel, config.beam)
+    except BaseException:
+        engine.close()
+        raise
     config = replace(config, model_id=_model_id(name), model_aliases=_aliases(name, engine))
     backend = Backend(engine, config, chat_sampling=chat_sampling, glossaries=loaded_glossaries)
 
@@ -184,26 +187,9 @@ def _aliases(name: str, engine) -> tuple[str, ...]:
     return tuple(sorted(a for a in aliases if a and a != _model_id(name)))
 
 
-def _load(settings, flags):
+def _load(settings: Settings, flags: dict[str, Any]) -> tuple[Engine, str, SamplingConfig]:
     """The engine, the name it was resolved by, and the chat sampling defaults."""
-    try:
-        from .common import load_runtime_for  # the one settings -> engine path (runtime.py)
-    except ImportError:  # pragma: no cover - before runtime.py landed
-        load_runtime_for = None
-    if load_runtime_for is not None:
-        runtime = load_runtime_for(settings, flags)
-        return runtime.engine, runtime.resolved.name, runtime.sampling.chat
-    from ..engine import SamplingConfig
-    from ..store import resolve_model
-    from .common import load_engine_for
+    from .common import load_runtime_for  # the one settings -> engine path (runtime.py)
 
-    name = resolve_model(flags.get("model") or settings.model).name
-    engine = load_engine_for(settings, flags)
-    sampling = SamplingConfig(
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        top_k=settings.top_k,
-        repeat_penalty=settings.repeat_penalty,
-    )
-    return engine, name, sampling
+    runtime = load_runtime_for(settings, flags)
+    return runtime.engine, runtime.resolved.name, runtime.sampling.chat

@@ -79,7 +79,7 @@ class _SharedBatchTranslator(Translator):
         self._shared_batch = batch
 
     @property
-    def batch(self) -> BatchEngine:  # type: ignore[override]
+    def batch(self) -> BatchEngine:
         return self._shared_batch
 
     def _batch_for(self, beam: int) -> BatchEngine:
@@ -208,10 +208,11 @@ async def run_in_thread(
             future.set_exception(exc)
 
     threading.Thread(target=target, name="bayling-request", daemon=True).start()
-    waiting = asyncio.wrap_future(future)
-    watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+    waiting: asyncio.Future[T] = asyncio.wrap_future(future)
+    watcher: asyncio.Future[None] = asyncio.ensure_future(wait_for_disconnect(receive))
     try:
-        done, _ = await asyncio.wait({waiting, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        pending: set[asyncio.Future[Any]] = {waiting, watcher}
+        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         if waiting not in done:
             on_disconnect()
             with contextlib.suppress(Exception):

@@ -129,7 +129,8 @@ def install_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
         return error_response(
-            request.url.path, APIError(exc.status_code, message, headers=exc.headers)
+            request.url.path,
+            APIError(exc.status_code, message, headers=dict(exc.headers or {})),
         )
 
     @app.exception_handler(Exception)

@@ -9,6 +9,7 @@ any decode still running and stops the batch engine. A second Ctrl-C ends at onc
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import socket
 import threading
@@ -63,7 +64,7 @@ def serve(
             app,
             log_level=log_level,
             access_log=access_log,
-            timeout_graceful_shutdown=max(0.1, config.grace),
+            timeout_graceful_shutdown=max(1, math.ceil(config.grace)),
             timeout_keep_alive=5,
             lifespan="on",
             server_header=False,

@@ -174,13 +174,13 @@ def _translate_segments(
     if cancel is not None and cancel.is_set():
         raise Cancelled("the client went away")
     out = [Translated(text, []) for text in texts]
-    for (index, part_index), result in zip(owners, results):
-        if part_index is None:
+    for (owner, where), result in zip(owners, results):
+        if where is None:
             alts = [alt for alt, _ in result.alternatives[1:] if alt != result.text]
-            out[index] = Translated(result.text, alts[:alternatives])
+            out[owner] = Translated(result.text, alts[:alternatives])
         else:
-            parts = layouts[index]
-            parts[part_index] = _keep_space(parts[part_index], html.escape(result.text, False))
+            parts = layouts[owner]
+            parts[where] = _keep_space(parts[where], html.escape(result.text, False))
     for index, parts in layouts.items():
         out[index] = Translated("".join(parts), [])
     return out
