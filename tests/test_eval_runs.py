@@ -259,3 +259,29 @@ def test_report_card_bad_input(tiny_spm_gguf: Path, test_set, tmp_path: Path, ca
     (tmp_path / "exists").mkdir()
     code, _, err = cli(capsys, *base, "--quants", "Q8_0", "--out", str(tmp_path / "exists"))
     assert code == 2 and "already exists" in err and err.count("\n") == 1
+
+
+def test_translate_ctrl_c_leaves_no_run_folder(scripted_spm: Scripted, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = write(tmp_path / "long.src", [f"Sentence number {i}." for i in range(20000)])
+    ref = write(tmp_path / "long.ref", [f"Satz Nummer {i}." for i in range(20000)])
+    out_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bayling_local", "eval", "translate", "-m", str(scripted_spm.gguf),
+         "-s", "en", "-t", "de", "--src", str(src), "--ref", str(ref), "--out", str(out_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not out_dir.exists() and time.monotonic() < deadline:  # the folder appears once the
+        time.sleep(0.05)  # model is loaded and translating starts
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    assert err.decode().count("\n") == 1 and "interrupted" in err.decode()
+    assert not out_dir.exists()
