@@ -307,7 +307,7 @@ def test_output_through_a_symlink_writes_its_target(tmp_path: Path) -> None:
     target.chmod(0o640)
     link = tmp_path / "link.txt"
     link.symlink_to(target.name)
-    result = bayling("translate", "-t", "de", "-o", str(link), "Good morning.")
+    result = bayling("translate", "--max-tokens", "4", "-t", "de", "-o", str(link), "Good morning.")
     assert result.returncode == 0, result.stderr
     assert link.is_symlink() and os.readlink(link) == target.name  # the link is kept
     assert target.read_text() != "old\n" and target.read_text().endswith("\n")
@@ -317,7 +317,7 @@ def test_output_through_a_symlink_writes_its_target(tmp_path: Path) -> None:
 def test_output_to_a_dangling_symlink_creates_its_target(tmp_path: Path) -> None:
     link = tmp_path / "link.txt"
     link.symlink_to("made.txt")
-    result = bayling("translate", "-t", "de", "-o", str(link), "Good morning.")
+    result = bayling("translate", "--max-tokens", "4", "-t", "de", "-o", str(link), "Good morning.")
     assert result.returncode == 0, result.stderr
     assert link.is_symlink() and (tmp_path / "made.txt").read_text()
 
@@ -328,7 +328,7 @@ def test_output_to_a_fifo_is_streamed(tmp_path: Path) -> None:
     received: list[bytes] = []
     reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
     reader.start()
-    result = bayling("translate", "-t", "de", "-o", str(fifo), "Good morning.")
+    result = bayling("translate", "--max-tokens", "4", "-t", "de", "-o", str(fifo), "Good morning.")
     reader.join(60)
     assert result.returncode == 0, result.stderr
     assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still a FIFO, not replaced by a file
@@ -345,7 +345,9 @@ def test_output_to_dev_full_says_no_space_and_keeps_the_device() -> None:
 
 
 def test_output_to_dev_stdout_streams(tmp_path: Path) -> None:
-    result = bayling("translate", "-t", "de", "-o", "/dev/stdout", "Good morning.")
+    result = bayling(
+        "translate", "--max-tokens", "4", "-t", "de", "-o", "/dev/stdout", "Good morning."
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith(b"\n") and len(result.stdout) > 1
 
@@ -356,7 +358,9 @@ def test_full_stdout_is_one_line_exit_4() -> None:
         result = bayling("languages", stdout=full.fileno())
     one_line(result, 4, "no space left")
     with open("/dev/full", "wb") as full:
-        result = bayling("translate", "-t", "de", "Good morning.", stdout=full.fileno())
+        result = bayling(
+            "translate", "--max-tokens", "4", "-t", "de", "Good morning.", stdout=full.fileno()
+        )
     one_line(result, 4, "no space left")
 
 
@@ -384,14 +388,14 @@ def test_new_outputs_follow_the_umask_and_existing_ones_keep_their_mode(tmp_path
     fresh = tmp_path / "new.txt"
     script = "import os, sys; os.umask(0o027); from bayling_local.cli import main; sys.exit(main())"
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    command = [sys.executable, "-c", script, "translate", "-t", "de", "Good morning.", "-o"]
-    done = subprocess.run([*command, str(fresh)], capture_output=True, env=environ)
+    command = [sys.executable, "-c", script, "translate", "--max-tokens", "4", "-t", "de", "-o"]
+    done = subprocess.run([*command, str(fresh), "Hi."], capture_output=True, env=environ)
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # 0o666 & ~0o027, not mkstemp's 0o600
     existing = tmp_path / "existing.txt"
     existing.write_text("old")
     existing.chmod(0o604)
-    done = subprocess.run([*command, str(existing)], capture_output=True, env=environ)
+    done = subprocess.run([*command, str(existing), "Hi."], capture_output=True, env=environ)
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(existing.stat().st_mode) == 0o604 and existing.read_text() != "old"
 
@@ -401,7 +405,7 @@ def test_new_outputs_follow_the_umask_and_existing_ones_keep_their_mode(tmp_path
 
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_huge_thread_counts_are_clamped_with_a_notice(how: str) -> None:
-    args = ["translate", "-t", "de", "Good morning."]
+    args = ["translate", "--show-prompt", "-t", "de", "Good morning."]  # loads, no decoding
     if how == "flag":
         result = bayling(args[0], "--threads", "100000", *args[1:])
     else:
@@ -437,7 +441,15 @@ def test_broken_chat_template_is_one_line_exit_3(
     assert result.stdout == b""
     # the offered way out works
     result = bayling(
-        "translate", "-m", str(model), "--prompt-format", "bayling", "-t", "de", "Good morning."
+        "translate",
+        "-m",
+        str(model),
+        "--prompt-format",
+        "bayling",
+        "--show-prompt",
+        "-t",
+        "de",
+        "Hi",
     )
     assert result.returncode == 0, result.stderr
 
@@ -513,8 +525,8 @@ def test_models_import_without_weights_is_refused(tmp_path: Path) -> None:
 def test_unicode_files_in_other_encodings_are_translated(tmp_path: Path, encoding: str) -> None:
     source = tmp_path / "in.txt"
     source.write_bytes("Good morning.\n".encode(encoding))
-    plain = bayling("translate", "-t", "de", "Good morning.")
-    result = bayling("translate", "-t", "de", "-i", str(source))
+    plain = bayling("translate", "--show-prompt", "-t", "de", "Good morning.")
+    result = bayling("translate", "--show-prompt", "-t", "de", "-i", str(source))
     assert result.returncode == 0, result.stderr
     assert result.stdout == plain.stdout
 
@@ -558,6 +570,6 @@ def test_translate_onto_a_full_disk_keeps_the_old_output(tiny_disk: Path) -> Non
                 handle.flush()
     except OSError:
         pass
-    result = bayling("translate", "-t", "de", "-o", str(out), "Good morning. " * 200)
+    result = bayling("translate", "-t", "de", "-o", str(out), "Good morning. " * 20)
     one_line(result, 4, "no space left")
     assert out.read_text() == "previous translation\n"
