@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
 
 from .. import __version__
@@ -60,6 +61,21 @@ def create_app(backend: Backend) -> FastAPI:
             "capacity": config.capacity,
             **backend.counters.as_dict(),
         }
+
+    def openapi() -> dict[str, Any]:
+        """The generated document, with this server's model id as the example of ``model``."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            for name in ("ChatCompletionRequest", "CompletionRequest"):
+                fields = schema.get("components", {}).get("schemas", {}).get(name, {})
+                if "model" in fields.get("properties", {}):
+                    fields["properties"]["model"]["examples"] = [config.model_id]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(BodyLimit, max_body=config.max_body, max_file=config.max_file)
     if config.cors_origins:

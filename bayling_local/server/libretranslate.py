@@ -43,9 +43,13 @@ _LT_CODES = {"zt": "zh-TW", "pb": "pt-BR"}
 
 class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    q: str | list[str] = Field(description="Text to translate, or a list of texts.")
-    source: str = Field(default="auto", description="Source language code, or 'auto'.")
-    target: str = Field(description="Target language code.")
+    q: str | list[str] = Field(
+        description="Text to translate, or a list of texts.", examples=["Good morning!"]
+    )
+    source: str = Field(
+        default="auto", description="Source language code, or 'auto'.", examples=["auto", "en"]
+    )
+    target: str = Field(description="Target language code.", examples=["de", "zh"])
     format: Literal["text", "html"] = "text"
     alternatives: int = Field(default=0, ge=0, le=MAX_ALTERNATIVES)
     glossary: str | None = Field(
@@ -56,7 +60,9 @@ class TranslateRequest(BaseModel):
 
 class DetectRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    q: str = Field(description="Text whose language to detect.")
+    q: str = Field(
+        description="Text whose language to detect.", examples=["Guten Morgen, wie geht es?"]
+    )
     api_key: str | None = None
 
 
