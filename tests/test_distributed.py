@@ -239,14 +239,22 @@ def test_export_of_a_sharded_checkpoint_equals_the_one_process_export(one_full, 
 def test_lora_killed_and_resumed_on_two_processes(
     one_lora_long, corpus, tiny_spm_checkpoint, tmp_path
 ):
-    """SIGKILL the whole 2-process run after its first checkpoint; --resume continues exactly."""
+    """SIGKILL the whole 2-process run after its first checkpoint; --resume continues exactly.
+
+    With activation checkpointing, which the 1-process reference runs without: recomputing
+    the layers (dropout included) changes nothing.
+    """
     run_dir = tmp_path / "run"
     settings = _settings(
         run_dir,
         corpus,
         "lora",
         tiny_spm_checkpoint,
-        **{"train.max_steps": LONG, "train.save_every": 2},
+        **{
+            "train.max_steps": LONG,
+            "train.save_every": 2,
+            "model.gradient_checkpointing": True,
+        },
     )
     process = subprocess.Popen(
         _torchrun(STANDALONE, settings),
@@ -393,6 +401,21 @@ def test_a_dead_node_stops_the_other_with_one_line(corpus, tmp_path):
     assert "of 2 stops at step" in lines[0] and "died" in lines[0], lines[0]
     assert "resume from" in lines[0] and "--resume" in lines[0]
     assert waited < 60  # the timeout is 1 min: a dead peer is noticed at once, not timed out
+
+
+def test_accelerate_launch_with_the_shipped_config(one_full, corpus, tmp_path):
+    """The 8-GPU accelerate file, told to start 2 processes (no GPU here: gloo on CPU)."""
+    run_dir = tmp_path / "run"
+    settings = _settings(run_dir, corpus, "full", None, **{"train.max_steps": 2})
+    config = ROOT / "train" / "recipes" / "fsdp-8gpu.accelerate.yaml"
+    command = _torchrun([], settings)
+    command[1:3] = ["-m", "accelerate.commands.launch"]
+    command[3:3] = ["--config_file", str(config), "--num_processes", "2"]
+    done = _run(command)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Warmup: the first two steps' learning rates do not depend on the run's length.
+    assert _losses(run_dir) == pytest.approx(one_full.losses[:2], rel=RTOL)
+    assert json.loads((run_dir / "final" / "run.json").read_text())["processes"] == 2
 
 
 # --- refusals ------------------------------------------------------------------------------
