@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bayling_local.errors import Cancelled, ModelError, OutputError, UsageError
 from bayling_local.gguf_file import inspect_gguf
-from bayling_local.output import atomic_path
+from bayling_local.output import atomic_path, check_output
 from bayling_local.progress import progress
 
 _LOW_SPACE = 64 << 20  # bytes; less than this left after a failed write means the disk filled
@@ -153,8 +153,7 @@ def quantize_gguf(
         raise OutputError(f"{dst} is a directory")
     if not dst.parent.is_dir():
         raise OutputError(f"cannot write {dst}: its directory does not exist")
-    if dst.resolve() == src.resolve():
-        raise UsageError("the quantized output must be a different file from the input")
+    check_output(dst, inputs=(src,))  # same file by inode (a link, ./x): exit 4, nothing run
     log = _QuantLog()
     result: list[int | BaseException] = []
 

@@ -252,6 +252,28 @@ CASES = [
         ("not a regular file",),
     ),
     Case(
+        "quantize onto its own input",
+        ["quantize", str(DEMO), str(DEMO), "Q8_0", "--force"],
+        4,
+        ("refusing to write", "input file"),
+    ),
+    Case("-o a directory", ["translate", "-o", ".", "hi"], 4, ("is a directory",)),
+    Case(
+        "-o in a missing directory",
+        ["translate", "-o", "nowhere/out.txt", "hi"],
+        4,
+        ("directory does not exist",),
+    ),
+    Case("-i a missing file", ["translate", "-i", "missing.txt"], 2, ("not found",)),
+    Case("-i a directory", ["translate", "-i", "."], 2, ("folder",)),
+    Case(
+        "empty input",
+        ["translate", "-i", "empty.txt"],
+        2,
+        ("no text",),
+        files={"empty.txt": b"  \n"},
+    ),
+    Case(
         "models rm known but not installed",
         ["models", "rm", "bayling-2-7b"],
         2,
