@@ -71,11 +71,6 @@ def protect_input(path: PathLike) -> None:
             _protected[(st.st_dev, st.st_ino)] = str(path)
 
 
-def clear_protected_inputs() -> None:
-    """Forget every protected input (for long-lived processes and tests)."""
-    _protected.clear()
-
-
 @dataclass(frozen=True)
 class _Plan:
     path: Path  # where to write: the real file (symlinks followed) or the stream's own path
