@@ -150,6 +150,14 @@ def test_openai_max_tokens_stop_and_completions(server: ServerProcess) -> None:
     assert completion.object == "text_completion"
     assert completion.choices[0].finish_reason in ("stop", "length")
     assert completion.usage.completion_tokens <= 5
+    streamed = client.completions.create(
+        model=MODEL_ID,
+        prompt="### Instruction:\nhello\n### Response:\n",
+        max_tokens=5,
+        temperature=0,
+        stream=True,
+    )
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == completion.choices[0].text
 
 
 def test_openai_errors_in_openai_shape(server: ServerProcess) -> None:

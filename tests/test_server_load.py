@@ -146,7 +146,7 @@ def test_full_queue_503_fast_and_disconnect_frees_the_slot(
             assert busy.status_code == 503, (busy.text, server.health(), server.log())
             assert busy.headers["retry-after"].isdigit()
             assert busy.json()["error"]["code"] == "server_busy"
-            assert elapsed < 1.0, f"503 took {elapsed:.2f}s"
+            assert elapsed < 2.0, f"503 took {elapsed:.2f}s"  # the slot is held for ~30 s
             lt_busy = httpx.post(server.url + "/translate", json={"q": "hello", "target": "de"})
             assert lt_busy.status_code == 503, (lt_busy.text, server.health(), server.log())
             assert isinstance(lt_busy.json()["error"], str)
@@ -178,9 +178,15 @@ def test_sigterm_drains_in_flight_requests(tmp_path: Path, long_model: Path) -> 
         lines = stream.iter_lines()
         next(lines)
         server.signal(signal.SIGTERM)
-        time.sleep(0.3)
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(server.url + "/health", timeout=2)  # no new connections while draining
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # no new connections while draining
+            try:
+                httpx.get(server.url + "/health", timeout=2)
+            except httpx.ConnectError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the server still accepts connections after SIGTERM")
         for line in lines:
             if line.startswith("data: {"):
                 events.append(json.loads(line[6:]))
