@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from ..errors import Cancelled, UsageError
+from ..settings import INSTRUCTION_LANGS
 from .common import engine_options, load_engine_for, notice
 
 
@@ -199,7 +200,9 @@ def _check_beam_parallel(beam: int, parallel: int | None) -> None:
 @click.option("--label", help="The run's label in comparisons (default: the folder name).")
 @click.option("--tokenize", help="BLEU tokenizer instead of the target language's.")
 @click.option(
-    "--instruction-lang", type=click.Choice(["en", "zh"]), help="Wording of BayLing's instruction."
+    "--instruction-lang",
+    type=click.Choice(INSTRUCTION_LANGS),
+    help="Wording of BayLing's instruction.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @engine_options
