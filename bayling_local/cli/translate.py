@@ -20,8 +20,15 @@ from ..documents.command import (
     wants_documents,
 )
 from ..errors import InputError, UsageError
-from ..settings import load_settings
-from .common import engine_options, load_engine_for, open_output_check, read_input, stdout_writer
+from ..settings import INSTRUCTION_LANGS, load_settings
+from .common import (
+    complete_language,
+    engine_options,
+    load_engine_for,
+    open_output_check,
+    read_input,
+    stdout_writer,
+)
 
 # --- translate ------------------------------------------------------------------------------
 
@@ -38,12 +45,19 @@ from .common import engine_options, load_engine_for, open_output_check, read_inp
     type=click.Path(path_type=Path),
     help="Write the translation to FILE (atomically).",
 )
-@click.option("-s", "--source", help="Source language (default: detected).")
 @click.option(
-    "-t", "--target", help="Target language (default: the settings' target, else English)."
+    "-s", "--source", help="Source language (default: detected).", shell_complete=complete_language
 )
 @click.option(
-    "--instruction-lang", type=click.Choice(["en", "zh"]), help="Wording of BayLing's instruction."
+    "-t",
+    "--target",
+    help="Target language (default: the settings' target, else English).",
+    shell_complete=complete_language,
+)
+@click.option(
+    "--instruction-lang",
+    type=click.Choice(INSTRUCTION_LANGS),
+    help="Wording of BayLing's instruction.",
 )
 @click.option(
     "-c",
@@ -102,12 +116,14 @@ def translate_command(
         raise UsageError("give the text either as arguments or with -i, not both")
     target_lang = resolve(target or settings.target)
     source_lang = resolve(source) if source else None
+    if source_lang is not None and source_lang == target_lang:
+        raise UsageError(f"-s and -t are both {target_lang.name}; choose a different target")
     if settings.instruction_lang not in ("en", "zh"):
         raise UsageError(
             f"instruction language must be en or zh, not {settings.instruction_lang!r}"
         )
     if output_file is not None:
-        open_output_check(output_file)
+        open_output_check(output_file, inputs=(input_file,) if input_file else ())
     content = " ".join(text) if text else read_input(input_file)
     if text:
         content = read_input(None, data=content.encode("utf-8"))
@@ -248,16 +264,23 @@ def languages_command(as_json: bool) -> None:
     "-p",
     "--prompt-tokens",
     default=512,
+    type=click.IntRange(min=1),
     show_default=True,
     help="Prompt length of the prefill test (ppN).",
 )
 @click.option(
-    "-n", "--gen-tokens", default=128, show_default=True, help="Tokens of the decode test (tgN)."
+    "-n",
+    "--gen-tokens",
+    default=128,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Tokens of the decode test (tgN).",
 )
 @click.option(
     "-r",
     "--repetitions",
     default=3,
+    type=click.IntRange(min=1),
     show_default=True,
     help="Runs of each test; the median is reported.",
 )
