@@ -427,3 +427,38 @@ def test_any_bytes_are_text_or_one_line(data: bytes) -> None:
         decode_input(data)
     except UsageError as exc:
         assert "\n" not in exc.message
+
+
+# --- the document parsers (their formats are the documents helper's; this only fuzzes) -------
+
+_DOC_FORMATS = ["txt", "md", "srt", "vtt", "html", "po", "xliff", "docx", "epub"]
+_doc_text = st.lists(
+    st.sampled_from(
+        list("ab <>/=\"'&;#:-.,\n\t[]()*_`!0123456789")
+        + [
+            "-->",
+            "msgid ",
+            "msgstr ",
+            "<p>",
+            "<tr",
+            "1\n00:00:01,000 --> 00:00:02,000\n",
+            "WEBVTT\n",
+        ]
+    ),
+    max_size=60,
+).map("".join)
+
+
+@FUZZ
+@given(st.sampled_from(_DOC_FORMATS), st.one_of(st.binary(max_size=200), _doc_text.map(str.encode)))
+def test_document_parsers_load_or_say_why(name: str, data: bytes) -> None:
+    from bayling_local.documents.formats import FORMATS, load
+
+    try:
+        document = load(data, FORMATS[name], "fuzz." + name)
+    except BaylingError as exc:
+        assert "\n" not in exc.message
+        return
+    blocks = document.blocks()
+    rendered = document.render({})  # nothing translated: a document still comes out
+    assert isinstance(rendered, bytes) and isinstance(blocks, list)
