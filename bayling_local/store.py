@@ -129,10 +129,14 @@ def validate_gguf(path: Path) -> GGUFInfo:
 
 
 def _prompt_format_of(info: GGUFInfo) -> str:
-    from .prompts import select_format
+    from .prompts import ChatTemplateError, select_format
 
     tokens = ["<|eot_id|>"] if info.has_eot else None
-    return select_format(info.format_metadata(), tokens).format.name
+    try:
+        return select_format(info.format_metadata(), tokens).format.name
+    except ChatTemplateError:
+        # Registered all the same: it runs with --prompt-format, and loading says so.
+        return "gguf-template (broken; use --prompt-format)"
 
 
 def _now() -> str:

@@ -595,3 +595,12 @@ def test_translate_onto_a_full_disk_keeps_the_old_output(tiny_disk: Path) -> Non
     result = bayling("translate", "-t", "de", "-o", str(out), "Good morning. " * 20)
     one_line(result, 4, "no space left")
     assert out.read_text() == "previous translation\n"
+
+
+def test_a_model_with_a_broken_template_is_imported_and_says_how_to_run_it(tmp_path: Path) -> None:
+    model = patch_gguf_string(DEMO, tmp_path / "odd.gguf", "tokenizer.chat_template", b"{{ oops")
+    imported = bayling("models", "import", str(model), "--name", "odd")
+    assert imported.returncode == 0, imported.stderr
+    listed = json.loads(bayling("models", "list", "--json").stdout)
+    assert listed[0]["prompt_format"].startswith("gguf-template (broken")
+    one_line(bayling("translate", "-m", "odd", "-t", "de", "Hi"), 3, "--prompt-format")
