@@ -41,7 +41,7 @@ from .manifest import (
     is_store_file_name,
     parse_manifest,
 )
-from .output import describe_os_error, write_text
+from .output import describe_os_error, new_file_mode, write_text
 from .progress import progress
 
 LOCK_TIMEOUT_S = 60.0
@@ -355,6 +355,8 @@ class Store:
         except OSError as exc:
             raise self._unwritable(exc) from None
         tmp = Path(tmp_name)
+        with contextlib.suppress(OSError):  # mkstemp's 0600 -> what the umask gives, as cp does
+            os.chmod(tmp, new_file_mode())
         digest = hashlib.sha256()
         size = src.stat().st_size
         if size > free_bytes(self.root):

@@ -604,3 +604,14 @@ def test_a_model_with_a_broken_template_is_imported_and_says_how_to_run_it(tmp_p
     listed = json.loads(bayling("models", "list", "--json").stdout)
     assert listed[0]["prompt_format"].startswith("gguf-template (broken")
     one_line(bayling("translate", "-m", "odd", "-t", "de", "Hi"), 3, "--prompt-format")
+
+
+def test_imported_models_get_the_umasks_mode() -> None:
+    script = "import os, sys; os.umask(0o022); from bayling_local.cli import main; sys.exit(main())"
+    done = subprocess.run(
+        [sys.executable, "-c", script, "models", "import", str(DEMO), "--name", "demo"],
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr
+    stored = list((Path(os.environ["BAYLING_LOCAL_DATA_DIR"]) / "models").glob("*.gguf"))
+    assert len(stored) == 1 and stat.S_IMODE(stored[0].stat().st_mode) == 0o644
