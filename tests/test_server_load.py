@@ -227,3 +227,31 @@ def test_ctrl_c_stops_with_exit_code_130(tmp_path: Path) -> None:
     log = server.log()
     assert "interrupted" in log and "Traceback" not in log
     server.stop()
+
+
+def test_second_ctrl_c_stops_at_once(tmp_path: Path, long_model: Path) -> None:
+    server = ServerProcess(tmp_path, "--model", str(long_model))
+    answers: list[httpx.Response] = []
+
+    def long_request() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            answers.append(
+                httpx.post(server.url + "/v1/chat/completions", json=_chat(8000), timeout=60)
+            )
+
+    worker = threading.Thread(target=long_request)
+    worker.start()
+    _wait_health(server, lambda h: h["active"] == 1)
+    server.signal(signal.SIGINT)  # drains: the request would run on for many seconds
+    time.sleep(0.5)
+    start = time.monotonic()
+    server.signal(signal.SIGINT)  # stops now
+    assert server.wait(20) == 130
+    assert time.monotonic() - start < 10
+    worker.join(30)
+    log = server.log()
+    assert "Traceback" not in log and "interrupted" in log
+    if answers:  # the request is cancelled with an answer in OpenAI's shape, not dropped
+        assert answers[0].status_code == 503
+        assert answers[0].json()["error"]["code"] == "shutting_down"
+    server.stop()

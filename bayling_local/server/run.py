@@ -9,11 +9,13 @@ any decode still running and stops the batch engine. A second Ctrl-C ends at onc
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import signal
 import socket
 import threading
 from collections.abc import Callable
+from types import FrameType
 
 from ..errors import UsageError
 from .app import create_app
@@ -59,7 +61,15 @@ def serve(
     config = backend.config
     sock = bind(config.host, config.port)
     app = create_app(backend)
-    server = uvicorn.Server(
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit and sig == signal.SIGINT:  # a second Ctrl-C: stop now, quietly
+                logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+                backend.cancel_all()
+            super().handle_exit(sig, frame)
+
+    server = Server(
         uvicorn.Config(
             app,
             log_level=log_level,
