@@ -615,3 +615,10 @@ def test_imported_models_get_the_umasks_mode() -> None:
     assert done.returncode == 0, done.stderr
     stored = list((Path(os.environ["BAYLING_LOCAL_DATA_DIR"]) / "models").glob("*.gguf"))
     assert len(stored) == 1 and stat.S_IMODE(stored[0].stat().st_mode) == 0o644
+
+
+def test_quantize_threads_are_clamped_too(tmp_path: Path) -> None:
+    out = tmp_path / "demo.Q8_0.gguf"
+    result = bayling("quantize", "--threads", "100000", str(DEMO), str(out), "Q8_0")
+    assert result.returncode == 0, result.stderr
+    assert "using the machine's" in result.stderr.decode() and out.is_file()

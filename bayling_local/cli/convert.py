@@ -30,6 +30,16 @@ def _notice(message: str, quiet: bool) -> None:
         click.echo(message, err=True)
 
 
+def _threads(threads: int | None, quiet: bool) -> int | None:
+    """``--threads`` lowered to the machine's cores, said once (100000 threads stall it)."""
+    from ..settings import clamp_threads
+
+    clamped, note = clamp_threads(threads or None)
+    if note:
+        _notice(note, quiet)
+    return clamped if threads else threads
+
+
 def _size(path: Path) -> str:
     size = float(path.stat().st_size)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -100,6 +110,7 @@ def convert_command(
     """
     from convert import convert_checkpoint, resolve_quant_type, verify_gguf
 
+    threads = _threads(threads, quiet)
     if quant:
         resolve_quant_type(quant)  # an unknown type fails before any work
     if output is None:
@@ -150,6 +161,7 @@ def quantize_command(src, dst, qtype, threads, force, quiet) -> None:
     """
     from convert import quantize_gguf
 
+    threads = _threads(threads, quiet) or 0
     started = time.monotonic()
     quantize_gguf(src, dst, qtype, force=force, threads=threads, show_progress=not quiet)
     _notice(f"wrote {dst} ({_size(dst)}) in {time.monotonic() - started:.1f}s", quiet)
@@ -183,6 +195,7 @@ def verify_command(gguf, hf_dir, base_dir, tokens, threads, as_json) -> None:
     """
     from convert import verify_gguf
 
+    threads = _threads(threads, as_json)
     report = verify_gguf(gguf, hf_dir, base_dir=base_dir, greedy_tokens=tokens, threads=threads)
     if as_json:
         data = asdict(report)
