@@ -171,6 +171,7 @@ def report_card(
 
     from ..engine import Engine, EngineConfig
     from ..progress import progress
+    from ..settings import clamp_threads
     from ..translate import TRANSLATION_SAMPLING, Translator
     from .kl import mean_kl, save_reference
     from .scoring import bleu_scorer
@@ -198,7 +199,11 @@ def report_card(
             for quant in order:
                 bar.update(description=f"Translating ({quant})")
                 engine = Engine(
-                    EngineConfig(model_path=paths[quant], context=context, threads=threads)
+                    EngineConfig(
+                        model_path=paths[quant],
+                        context=context,
+                        threads=clamp_threads(threads)[0],  # never above the cores (#15)
+                    )
                 )
                 translator = Translator(engine, sampling, parallel=parallel)
                 try:
