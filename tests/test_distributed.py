@@ -399,6 +399,7 @@ def test_a_dead_node_stops_the_other_with_one_line(corpus, tmp_path):
     lines = _errors(stderr)
     assert len(lines) == 1, stderr[-3000:]
     assert "of 2 stops at step" in lines[0] and "died" in lines[0], lines[0]
+    assert "Connection" in lines[0] and "pair.cc" not in lines[0], lines[0]
     assert "resume from" in lines[0] and "--resume" in lines[0]
     assert waited < 60  # the timeout is 1 min: a dead peer is noticed at once, not timed out
 
@@ -421,15 +422,21 @@ def test_accelerate_launch_with_the_shipped_config(one_full, corpus, tmp_path):
 # --- refusals ------------------------------------------------------------------------------
 
 
-def test_a_process_count_that_does_not_split_the_batch(corpus, tmp_path):
+def test_a_process_count_that_does_not_split_the_batch(corpus, tmp_path, capsys, monkeypatch):
+    """Checked before any process group forms, from the launcher's environment: rank 0 says it,
+    the other ranks exit with the same code in silence."""
     settings = _settings(tmp_path / "run", corpus, "full", None, **{"train.batch_size": 4})
-    done = _run(_torchrun(STANDALONE, settings), timeout=120)
-    assert done.returncode != 0
-    lines = _errors(done.stderr)
-    assert lines == [
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(["sft", str(RECIPE), *_cli_args(settings)]) == 2
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert main(["sft", str(RECIPE), *_cli_args(settings)]) == 2
+    assert capsys.readouterr().err.strip() == (
         "bayling-train: error: train.batch_size 4 cannot be split over 2 processes of "
-        "micro_batch_size 4: run on 1 processes, or change train.micro_batch_size"
-    ], done.stderr[-3000:]
+        "micro_batch_size 4: run on 1 process, or change train.micro_batch_size"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_checkpoint_from_another_recipe(one_full, corpus, tiny_spm_checkpoint, tmp_path, capsys):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -178,6 +179,9 @@ def lost(exc: BaseException, processes: Processes, *, step: int, resume_hint: st
         if timed_out
         else "another training process or node died"
     )
+    # gloo's "[.../pair.cc:537] Read error [host]:port: Connection reset by peer. This is ...":
+    # the source location and the advice after the first sentence say nothing to the user.
+    cause = re.sub(r"^\[[^\]]*\]\s*", "", cause).split(". ")[0]
     if len(cause) > 160:
         cause = cause[:157] + "..."
     return LostProcess(

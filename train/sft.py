@@ -125,8 +125,8 @@ def accumulation(config: RunConfig, world: int) -> int:
         fits = [n for n in range(1, batch + 1) if batch % (micro * n) == 0]
         raise UsageError(
             f"train.batch_size {batch} cannot be split over {world} processes of "
-            f"micro_batch_size {micro}: run on {' or '.join(map(str, fits[-4:]))} processes, "
-            "or change train.micro_batch_size"
+            f"micro_batch_size {micro}: run on {' or '.join(map(str, fits[-4:]))} "
+            f"process{'es' if fits[-1] > 1 else ''}, or change train.micro_batch_size"
         )
     return batch // (micro * world)
 
