@@ -202,10 +202,13 @@ def test_sigterm_drains_in_flight_requests(tmp_path: Path, long_model: Path) -> 
 def test_sigterm_cancels_after_the_grace_period(tmp_path: Path, long_model: Path) -> None:
     server = ServerProcess(tmp_path, "--model", str(long_model), "--grace", "1")
     finished = threading.Event()
+    answers: list[httpx.Response] = []
 
     def long_request() -> None:
         with contextlib.suppress(httpx.HTTPError):
-            httpx.post(server.url + "/v1/chat/completions", json=_chat(8000), timeout=60)
+            answers.append(
+                httpx.post(server.url + "/v1/chat/completions", json=_chat(8000), timeout=60)
+            )
         finished.set()
 
     worker = threading.Thread(target=long_request)
@@ -217,6 +220,10 @@ def test_sigterm_cancels_after_the_grace_period(tmp_path: Path, long_model: Path
     assert time.monotonic() - start < 10, "shutdown should not wait for 8000 tokens"
     assert finished.wait(10)
     worker.join()
+    # Cut off by the grace period, the request still gets an answer in OpenAI's shape.
+    assert answers and answers[0].status_code == 503, answers
+    assert answers[0].json()["error"]["code"] == "shutting_down"
+    assert "Traceback" not in server.log()
     server.stop()
 
 

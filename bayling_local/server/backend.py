@@ -119,8 +119,10 @@ class Backend:
         # Glossaries the operator loaded at start-up, by name; requests pick one by name only.
         self.glossaries: dict[str, Any] = dict(glossaries or {})
         self.closing = False
-        self._handles: set[RequestHandle] = set()
-        self._handles_lock = threading.Lock()
+        # What stops each request in flight (a handle's cancel, a translation's event), so the
+        # end of the shutdown grace period can cancel them all and each still gets an answer.
+        self._cancels: set[Callable[[], None]] = set()
+        self._cancels_lock = threading.Lock()
 
     def glossary(self, name: str | None) -> Any:
         """The named glossary; no name: the one loaded without a name (``default``), if any."""
@@ -153,13 +155,19 @@ class Backend:
 
     def submit(self, request: DecodeRequest) -> RequestHandle:
         handle = self.batch.submit(request)
-        with self._handles_lock:
-            self._handles.add(handle)
+        self.track(handle.cancel)
         return handle
 
     def forget(self, handle: RequestHandle) -> None:
-        with self._handles_lock:
-            self._handles.discard(handle)
+        self.untrack(handle.cancel)
+
+    def track(self, cancel: Callable[[], None]) -> None:
+        with self._cancels_lock:
+            self._cancels.add(cancel)
+
+    def untrack(self, cancel: Callable[[], None]) -> None:
+        with self._cancels_lock:
+            self._cancels.discard(cancel)
 
     def translator(self, **kwargs: Any) -> Translator:
         kwargs.setdefault("sampling", self.translation_sampling)
@@ -167,10 +175,10 @@ class Backend:
 
     def cancel_all(self) -> None:
         """Cancel everything in flight (the shutdown grace period is over)."""
-        with self._handles_lock:
-            handles = list(self._handles)
-        for handle in handles:
-            handle.cancel()
+        with self._cancels_lock:
+            cancels = list(self._cancels)
+        for cancel in cancels:
+            cancel()
 
     def close(self) -> None:
         self.closing = True

@@ -234,11 +234,13 @@ async def translate(request: Request) -> TranslateResponse:
         ticket.cancelled = True
         cancel.set()
 
+    backend.track(cancel.set)
     try:
         results, detected = await run_in_thread(work, request.receive, gone)
     except ClientGone:
         raise APIError(400, "the client went away") from None
     finally:
+        backend.untrack(cancel.set)
         ticket.release()
     single = isinstance(body.q, str)
     response = TranslateResponse(
@@ -371,6 +373,7 @@ async def translate_file(
             cancel=cancel,
         )
 
+    backend.track(cancel.set)
     try:
         output = await run_in_thread(work, request.receive, gone)
     except ClientGone:
@@ -378,6 +381,7 @@ async def translate_file(
     except UsageError as exc:  # a document its format's parser cannot read
         raise APIError(400, f"file: {exc.message}") from None
     finally:
+        backend.untrack(cancel.set)
         ticket.release()
     out_name = f"{stem}.{target_lang.code}{suffix}"
     token = request.app.state.files.put(out_name, output)

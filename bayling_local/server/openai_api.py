@@ -304,7 +304,11 @@ def stream_response(
             error = APIError(500, "generation failed; the server log has the details")
             yield sse_event(error_body("/v1", error))
             return
-        if result.finish_reason == "cancelled":
+        if (
+            result.finish_reason == "cancelled"
+        ):  # by the server stopping (a gone client reads nothing)
+            error = APIError(503, "the server is shutting down", code="shutting_down")
+            yield sse_event(error_body("/v1", error))
             return
         for event in final(result):
             yield sse_event(event)

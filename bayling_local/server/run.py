@@ -87,7 +87,22 @@ def serve(
             await asyncio.sleep(0.02)
         if server.started and on_ready is not None:
             on_ready(url_of(sock))
-        await task
+        watcher = asyncio.ensure_future(cancel_at_end_of_grace())
+        try:
+            await task
+        finally:
+            watcher.cancel()
+
+    async def cancel_at_end_of_grace() -> None:
+        """Requests still running just before uvicorn's grace period ends are cancelled here,
+        so each ends with an answer ("shutting down") instead of being cut off."""
+        loop = asyncio.get_running_loop()
+        while not server.should_exit:
+            await asyncio.sleep(0.05)
+        deadline = loop.time() + max(0.0, config.grace - 0.5)
+        while not server.force_exit and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        backend.cancel_all()
 
     # uvicorn re-raises the signal it stopped on once it has drained; a no-op SIGTERM handler
     # makes that a normal exit (SIGINT still ends as KeyboardInterrupt: exit code 130).
