@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 
@@ -88,10 +90,10 @@ def read_state(path: Path) -> dict[str, object]:
 
 def check_identity(path: Path, state: dict[str, object], config: RunConfig) -> None:
     """Refuse a checkpoint written by another recipe, naming the first difference."""
-    saved = state.get("recipe") or {}
+    saved = cast(dict[str, object], state.get("recipe") or {})
     wanted = recipe_identity(config)
     for key, value in wanted.items():
-        if saved.get(key) != value:  # type: ignore[union-attr]
+        if saved.get(key) != value:
             raise UsageError(
                 f"{path} was saved by another recipe ({key}: {_short(saved.get(key))} there, "
                 f"{_short(value)} here): resume it with its own recipe, or start again with "
@@ -152,7 +154,7 @@ def load(model, optimizer, path: Path, config: RunConfig) -> dict[str, object]:
     check_identity(path, state, config)
     options = state_options(config)
     model_state, optim_state = get_state_dict(model, optimizer, options=options)
-    loaded = {"model": model_state, "optim": optim_state}
+    loaded: dict[str, Any] = {"model": model_state, "optim": optim_state}
     try:
         dcp.load(loaded, checkpoint_id=str(path))
     except Exception as exc:  # DCP wraps every reader failure in its own exception types
@@ -182,7 +184,9 @@ def load_weights(model, path: Path, config: RunConfig) -> None:
         state = {k: v for k, v in model.state_dict().items() if k in saved}
         if not state:
             raise UsageError(f"{path} holds no weights of this model")
-        dcp.load({"model": state}, checkpoint_id=str(path), no_dist=True)
+        with warnings.catch_warnings():  # "assuming ... a single process": yes, on purpose
+            warnings.simplefilter("ignore", UserWarning)
+            dcp.load({"model": state}, checkpoint_id=str(path), no_dist=True)
     except UsageError:
         raise
     except Exception as exc:  # DCP wraps every reader failure in its own exception types

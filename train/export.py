@@ -107,7 +107,7 @@ def merge_checkpoint(checkpoint: Path, hf_dir: Path, *, dtype: str = "auto") -> 
             model = get_peft_model(model, lora_config(config))
         ckpt.load_weights(model, checkpoint, config)
         if config.method != "full":
-            model = model.merge_and_unload()
+            model = model.merge_and_unload()  # type: ignore[operator]
     except (OSError, ValueError) as exc:
         raise ModelError(
             f"cannot load the model of {checkpoint}: {str(exc).splitlines()[0]}"

@@ -81,7 +81,7 @@ def estimate(
     layer = (total - root - d) / layers
     adapters = lora_parameters(shape, lora_r) if method != "full" else 0
     if method == "full":
-        state = 16 * total
+        state: float = 16 * total
     elif method == "lora":
         state = 2 * total + 16 * adapters
     else:

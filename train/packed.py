@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,5 +124,5 @@ def finish(staging: Path, directory: Path, meta: dict[str, object]) -> None:
     staging.rename(directory)
 
 
-def read_meta(directory: Path) -> dict[str, object]:
+def read_meta(directory: Path) -> dict[str, Any]:
     return json.loads((directory / META).read_text(encoding="utf-8"))

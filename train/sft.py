@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -217,6 +218,7 @@ class _Trainer:
         config, processes, run_dir = self.config, self.processes, self.run_dir
         fmt = get_format(config.model.prompt_format)
         outcome: list[object] = [None]
+        tokenizer = None
         if processes.main:
             try:
                 checkpoint = _resume_point(run_dir, resume, overwrite)
@@ -240,10 +242,10 @@ class _Trainer:
             error = outcome[0]
             error.same_on_every_process = True  # type: ignore[attr-defined]
             raise error
-        checkpoint_name, base = outcome[0]  # type: ignore[misc]
+        checkpoint_name, base_name = cast(tuple[str | None, str], outcome[0])
         if not processes.main:
-            base, tokenizer = prepare_base(config, run_dir)
-        return (Path(checkpoint_name) if checkpoint_name else None), base, tokenizer
+            base_name, tokenizer = prepare_base(config, run_dir)
+        return (Path(checkpoint_name) if checkpoint_name else None), base_name, tokenizer
 
     def run(self, *, resume: bool | str, overwrite: bool, stop_after: int | None) -> RunResult:
         config, processes, run_dir, quiet = self.config, self.processes, self.run_dir, self.quiet
@@ -475,7 +477,8 @@ def _resume_point(run_dir: Path, resume: bool | str, overwrite: bool) -> Path | 
 
 def build_optimizer(model, optim: OptimConfig) -> torch.optim.Optimizer:
     """AdamW without weight decay on norms and biases."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 or "norm" in name else decay).append(parameter)
@@ -605,7 +608,7 @@ def _save_final(
             if getattr(model_config, "tie_word_embeddings", False):
                 state.pop("lm_head.weight", None)  # stored once, as the input embedding
             save_file(
-                {k: v.contiguous() for k, v in state.items()},
+                {k: cast(torch.Tensor, v).contiguous() for k, v in state.items()},
                 str(staging / "model.safetensors"),
                 metadata={"format": "pt"},
             )
