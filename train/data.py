@@ -119,7 +119,13 @@ def prepare_data(
 
 def open_data(directory: Path) -> RunData:
     """The packed rows of a prepared run, memory-mapped (every process calls this)."""
-    meta = packed.read_meta(directory)
+    try:
+        meta = packed.read_meta(directory)
+    except (OSError, ValueError):
+        raise UsageError(
+            f"{directory} (prepared by rank 0) cannot be read here: with several nodes the run "
+            "directory must be on storage every node sees"
+        ) from None
     return RunData(
         train=packed.PackedRows.open(directory, "train"),  # type: ignore[arg-type]
         eval=packed.PackedRows.open(directory, "eval"),  # type: ignore[arg-type]

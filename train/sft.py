@@ -255,12 +255,12 @@ class _Trainer:
         try:  # what fails here fails alike on every process: rank 0 says it
             precision = pick_precision(config)
             attention = pick_attention(config)
-            data = open_data(run_dir / DATA_DIR)
             _seed_everything(config.train.seed)  # LoRA's first adapters: alike on every process
             model = load_model(config, base, attention=attention, precision=precision)
         except BaylingError as exc:
             exc.same_on_every_process = True  # type: ignore[attr-defined]
             raise
+        data = open_data(run_dir / DATA_DIR)  # may fail on one node only: not marked
         trainable, total = count_parameters(model)
         architecture = _architecture(model)
         if config.method == "qlora":
