@@ -168,6 +168,21 @@ def test_full_queue_503_fast_and_disconnect_frees_the_slot(
         assert health["active"] == 0 and health["cancelled"] == 2, health
         assert httpx.post(url, json=_chat(4), timeout=30).status_code == 200
 
+        # So is a LibreTranslate request (a long text: hundreds of tokens to generate).
+        body = json.dumps({"q": "word " * 300, "source": "en", "target": "de"}).encode()
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:
+            raw.sendall(
+                b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            _wait_health(server, lambda h: h["active"] == 1)
+            time.sleep(0.5)
+        start = time.monotonic()
+        health = _wait_health(server, lambda h: h["active"] == 0)
+        assert health["active"] == 0 and health["cancelled"] == 3, health
+        assert time.monotonic() - start < 3
+
 
 def test_sigterm_drains_in_flight_requests(tmp_path: Path, long_model: Path) -> None:
     server = ServerProcess(tmp_path, "--model", str(long_model), "--parallel", "2")
