@@ -38,6 +38,31 @@ def _printable(text: str) -> bool:
     return bad <= max(1, len(text) // 100)
 
 
+def other_unicode(data: bytes, *, name: str = "the input") -> str | None:
+    """The text of UTF-16 or UTF-32 ``data`` (by its BOM, or UTF-16 by its zero bytes), BOM
+    removed; None for anything else (UTF-8, binary), which the caller decodes as before."""
+    for bom, codec, label in _BOMS:
+        # A BOM alone is weak evidence (b"\xff\xfe" also starts Latin-1 junk): real UTF-16/32
+        # text has zero bytes somewhere (any newline, space or ASCII character).
+        if label != "UTF-8" and data.startswith(bom) and b"\x00" in data[len(bom) :]:
+            try:
+                return data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{name} starts like {label} text but is not valid {label} "
+                    f"(bad bytes at offset {exc.start + len(bom)})"
+                ) from None
+    guessed = _guess_utf16(data) if b"\x00" in data else None
+    if guessed is not None:
+        try:
+            candidate = data.decode(guessed)
+        except UnicodeDecodeError:
+            return None
+        if _printable(candidate) and "\x00" not in candidate:
+            return candidate.removeprefix("\ufeff")
+    return None
+
+
 def decode_input(data: bytes, *, name: str = "the input") -> str:
     """The text in ``data`` (BOM removed, CRLF as LF); :class:`InputError` for binary data,
     bad UTF-8 or an empty input."""

@@ -622,3 +622,12 @@ def test_quantize_threads_are_clamped_too(tmp_path: Path) -> None:
     result = bayling("quantize", "--threads", "100000", str(DEMO), str(out), "Q8_0")
     assert result.returncode == 0, result.stderr
     assert "using the machine's" in result.stderr.decode() and out.is_file()
+
+
+def test_a_utf16_document_is_decoded_not_called_binary(tmp_path: Path) -> None:
+    source = tmp_path / "notes.md"
+    source.write_bytes("# Title\n\nGood morning.\n".encode("utf-16"))
+    out = tmp_path / "notes.de.md"
+    result = bayling("translate", "-t", "de", "-i", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text(encoding="utf-8").startswith("# ")

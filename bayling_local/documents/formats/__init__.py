@@ -58,6 +58,11 @@ def format_for(path: Path | str, name: str | None = None) -> Format:
 
 
 def _text(data: bytes, where: str) -> str:
+    from ...inputs import other_unicode  # UTF-16/32 text is decoded, not called binary (#15)
+
+    wide = other_unicode(data, name=where)
+    if wide is not None:
+        return wide
     if b"\x00" in data[:8192]:
         raise InputError(f"{where} looks like binary data, not text")
     try:
