@@ -73,11 +73,6 @@ def _run(name: str, data: bytes, translator, **options):
 
 
 def test_every_format_keeps_its_structure_with_a_real_model(scripted) -> None:
-    import docx
-    import polib
-    import srt
-    from lxml import etree
-
     documents = sample_documents()
     outputs = {}
     for name, data in documents.items():
@@ -85,13 +80,31 @@ def test_every_format_keeps_its_structure_with_a_real_model(scripted) -> None:
         outputs[name] = output
         assert summary.translated == summary.segments > 0, name
         assert summary.placeholders_required == 0 or summary.second_pass, name
+    check_structure(documents, outputs, "Hallo Welt!")
+
+
+def test_every_format_survives_a_model_that_writes_noise(noisy) -> None:
+    """A random model's output holds quotes, brackets, stars, pipes: the structure still holds."""
+    documents = sample_documents()
+    outputs = {name: _run(name, data, noisy)[0] for name, data in documents.items()}
+    check_structure(documents, outputs, None)
+
+
+def check_structure(documents: dict, outputs: dict, said: str | None) -> None:
+    import docx
+    import polib
+    import srt
+    from lxml import etree
+
+    def has(text: str) -> bool:
+        return said is None or said in text
 
     md = outputs["README.md"].decode()
-    assert _markdown_shape(md) == _markdown_shape(MARKDOWN) and "Hallo Welt!" in md
+    assert _markdown_shape(md) == _markdown_shape(MARKDOWN) and has(md)
 
     before, after = list(srt.parse(SRT)), list(srt.parse(outputs["film.srt"].decode()))
     assert [(s.index, s.start, s.end) for s in after] == [(s.index, s.start, s.end) for s in before]
-    assert after[0].content == "Hallo\nWelt!"  # two lines, as the cue had
+    assert after[0].content.count("\n") == 1  # two lines, as the cue had
     tagged = after[1].content
     assert tagged.count("<i>") == tagged.count("</i>") == 1 and tagged.index("<i>") < tagged.index(
         "</i>"
@@ -104,7 +117,7 @@ def test_every_format_keeps_its_structure_with_a_real_model(scripted) -> None:
 
     page = outputs["page.html"].decode()
     assert html_shape(page) == html_shape(documents["page.html"].decode())
-    assert "<title>Hallo Welt!</title>" in page
+    assert has(page)
 
     original, translated = (
         docx.Document(io.BytesIO(d)) for d in (documents["report.docx"], outputs["report.docx"])
@@ -112,10 +125,9 @@ def test_every_format_keeps_its_structure_with_a_real_model(scripted) -> None:
     assert [len(p.runs) for p in translated.paragraphs] == [
         len(p.runs) for p in original.paragraphs
     ]
-    assert translated.sections[0].header.paragraphs[0].text == "Hallo Welt!"
-    assert [[c.text for c in r.cells] for r in translated.tables[0].rows] == [
-        ["Hallo Welt!"] * 2
-    ] * 2
+    assert has(translated.sections[0].header.paragraphs[0].text)
+    assert [len(r.cells) for r in translated.tables[0].rows] == [2, 2]
+    assert all(has(c.text) for r in translated.tables[0].rows for c in r.cells)
 
     with (
         zipfile.ZipFile(io.BytesIO(documents["book.epub"])) as a,
@@ -124,7 +136,7 @@ def test_every_format_keeps_its_structure_with_a_real_model(scripted) -> None:
         assert a.namelist() == b.namelist()
         chapter = b.read("OEBPS/chapter1.xhtml").decode()
         assert html_shape(chapter) == html_shape(a.read("OEBPS/chapter1.xhtml").decode())
-        assert "Hallo Welt!" in chapter
+        assert has(chapter)
 
     catalogue = polib.pofile(outputs["messages.po"].decode())
     first, plural, done, menu = catalogue
@@ -143,7 +155,7 @@ def test_every_format_keeps_its_structure_with_a_real_model(scripted) -> None:
         source = source_root.findall(".//x:source", ns)[0]
         target = root.findall(".//x:target", ns)[0]
         assert _inline(target) == _inline(source), name
-        assert "Hallo Welt!" in "".join(target.itertext())
+        assert has("".join(target.itertext()))
 
 
 # --- glossary: guaranteed whatever the model -----------------------------------------------------

@@ -18,11 +18,11 @@ from typing import Any, Literal, Protocol
 
 from ..errors import Cancelled, InputError, OutputError, UsageError
 from ..languages import Language
-from .constrained import append_missing, cut_at, forced_continuation
+from .constrained import append_missing, forced_continuation
 from .formats import Format, format_for, load
 from .glossary import Glossary, contains
 from .memory import TranslationMemory, segment_key
-from .model import Block, tokens_in
+from .model import OPEN, Block, tokens_in
 from .segmentation import Sentence, join_sentences, split_sentences, unspaced
 
 
@@ -503,23 +503,48 @@ _PROMPT_MARKERS = ("### Response", "### Instruction", "<|start_header_id|>", "<|
 def _insert_missing(unit: _Unit, spaced: bool) -> str:
     """The translation with each missing phrase written where its source sits.
 
-    A placeholder glued to a word in the source (``<b>word``, ``word</b>``, ``ball<x/>.``)
-    is glued to the neighbouring word of the translation the same way.
+    Phrases go in in source order, each after the one before; a paired placeholder
+    (``⟦n⟧`` ... ``⟦/n⟧``: a link, an inline element) always lands on the right side of its
+    partner, and a pair the model wrote in the wrong order is taken out and put back in order.
+    A placeholder glued to a word in the source (``<b>word``, ``word</b>``, ``ball<x/>.``) is
+    glued to the neighbouring word the same way.
     """
     text = unit.translation or ""
+    for token in unit.placeholders:  # a closing token before its opening one: redo both
+        if token.startswith(OPEN + "/"):
+            opening = OPEN + token[2:]
+            if opening in text and token in text and text.index(token) < text.index(opening):
+                text = " ".join(text.replace(token, " ").replace(opening, " ").split())
+    floor = 0
     for phrase in sorted(unit.missing(text), key=lambda p: _position(unit, p)):
-        head = cut_at(text, _position(unit, phrase), spaced=spaced)
-        tail = text[len(head) :].lstrip() if spaced else text[len(head) :]
+        low, high = floor, len(text)
+        if phrase.startswith(OPEN + "/") and (OPEN + phrase[2:]) in text:
+            low = max(low, text.index(OPEN + phrase[2:]) + len(phrase) - 1)
+        partner = OPEN + "/" + phrase[1:]
+        if not phrase.startswith(OPEN + "/") and partner in text:
+            high = min(high, text.index(partner))
+        high = max(high, low)
+        wanted = round(len(text) * _position(unit, phrase))
+        points = [low, high]
         if spaced:
+            points += [i for i, char in enumerate(text) if char == " " and low <= i <= high]
+        else:
+            points += list(range(low, high + 1))
+        cut = min(points, key=lambda b: (abs(b - wanted), b))
+        head, tail = text[:cut].rstrip() if spaced else text[:cut], text[cut:]
+        if spaced:
+            tail = tail.lstrip()
             at = unit.text.find(phrase)
-            glue_left = at > 0 and unit.text[at - 1].isalnum()
             after = at + len(phrase)
+            glue_left = at > 0 and unit.text[at - 1].isalnum()
             glue_right = at >= 0 and after < len(unit.text) and unit.text[after].isalnum()
             left = "" if glue_left or not head else " "
             right = "" if glue_right or not tail else " "
             text = head + left + phrase + right + tail
+            floor = len(head + left + phrase)
         else:
             text = head + phrase + tail
+            floor = len(head + phrase)
     return append_missing(text, unit.missing(text), spaced=spaced)
 
 

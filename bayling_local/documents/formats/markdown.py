@@ -40,13 +40,15 @@ class _Inline:
 def _mask_inline(content: str, children: list) -> tuple[str, dict[str, str]]:
     """The inline source with code, HTML, link targets and images as placeholders."""
     masker = Masker()
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, str]] = []  # (start, end, "single" | "open" | "close")
+    labels: dict[tuple[int, int], str] = {}  # reference links whose text is their label
+    label_starts: list[int] = []
     cursor = 0
 
-    def add(start: int, end: int) -> None:
+    def add(start: int, end: int, role: str = "single") -> None:
         nonlocal cursor
         if 0 <= start < end <= len(content):
-            spans.append((start, end))
+            spans.append((start, end, role))
             cursor = end
 
     for child in children:
@@ -72,7 +74,6 @@ def _mask_inline(content: str, children: list) -> tuple[str, dict[str, str]]:
             if start >= 0 and end >= 0:
                 add(start, end + 1)
         elif kind == "link_open":
-            str(child.attrs.get("href", ""))
             if child.markup == "autolink":
                 start = content.find("<", cursor)
                 end = content.find(">", start)
@@ -81,37 +82,60 @@ def _mask_inline(content: str, children: list) -> tuple[str, dict[str, str]]:
             else:
                 start = content.find("[", cursor)
                 if start >= 0:
-                    add(start, start + 1)
+                    add(start, start + 1, "open")
+                    label_starts.append(start + 1)
         elif kind == "link_close":
             if child.markup == "autolink":
                 continue
-            start = content.find("](", cursor)
+            start = content.find("]", cursor)  # the end of the link text
             if start < 0:
-                start = content.find("][", cursor)
-                end = content.find("]", start + 2) if start >= 0 else -1
-                if start >= 0 and end >= 0:
-                    add(start, end + 1)
                 continue
-            href_at = start + 2
-            depth, end = 1, -1
-            for position in range(href_at, len(content)):
-                char = content[position]
-                if char == "\\":
-                    continue
-                if char == "(":
-                    depth += 1
-                elif char == ")":
-                    depth -= 1
-                    if depth == 0:
-                        end = position
-                        break
-            if end >= 0:
-                add(start, end + 1)
+            after = content[start + 1 : start + 2]
+            label = content[label_starts.pop() : start] if label_starts else ""
+            if after == "(":  # inline link: up to the matching parenthesis
+                depth, end = 0, -1
+                for position in range(start + 1, len(content)):
+                    char = content[position]
+                    if char == "(" and content[position - 1] != "\\":
+                        depth += 1
+                    elif char == ")" and content[position - 1] != "\\":
+                        depth -= 1
+                        if depth == 0:
+                            end = position
+                            break
+                if end >= 0:
+                    add(start, end + 1, "close")
+            elif after == "[":  # full or collapsed reference: "][label]" or "][]"
+                end = content.find("]", start + 2)
+                if end >= 0:
+                    add(start, end + 1, "close")
+                    if end == start + 2 and label:  # collapsed: keep the label, not the text
+                        labels[(start, end + 1)] = f"][{label}]"
+            else:  # shortcut reference "[label]": the translated text needs the label kept
+                add(start, start + 1, "close")
+                if label:
+                    labels[(start, start + 1)] = f"][{label}]"
+    # A link's "[" and "](target)" are a pair of tokens, ⟦n⟧ ... ⟦/n⟧, so the pipeline keeps
+    # them in order around the translated link text.
     text = ""
     last = 0
-    for start, end in spans:
-        text += _mask_urls(content[last:start], masker) + masker.token(content[start:end])
+    opened: list[tuple[str, str]] = []
+    for start, end, role in spans:
+        text += _mask_urls(content[last:start], masker)
+        if role == "open":
+            opening, closing, _ = masker.pair()
+            masker.table[opening] = content[start:end]
+            opened.append((opening, closing))
+            text += opening
+        elif role == "close" and opened:
+            _, closing = opened.pop()
+            masker.table[closing] = labels.get((start, end), content[start:end])
+            text += closing
+        else:
+            text += masker.token(content[start:end])
         last = end
+    for opening, closing in opened:  # a "[" whose link has no target here: a plain token
+        del closing
     text += _mask_urls(content[last:], masker)
     return text, masker.table
 

@@ -114,7 +114,8 @@ def _cue_block(lines: list[str], where: str) -> _Cue | None:
 
 
 def _rewrap(cue: _Cue, translated: str) -> list[str]:
-    text = repair_tokens(translated.strip(), list(cue.table))
+    # "-->" inside a cue's text would read as a timing line to every subtitle parser
+    text = repair_tokens(translated.strip().replace("-->", "->"), list(cue.table))
     lines = [restore(line, cue.table) for line in wrap_lines(text, len(cue.lines), _visible)]
     lines[0] = cue.prefix + lines[0]
     lines[-1] = lines[-1] + cue.suffix
