@@ -134,8 +134,6 @@ def _mask_inline(content: str, children: list) -> tuple[str, dict[str, str]]:
         else:
             text += masker.token(content[start:end])
         last = end
-    for opening, closing in opened:  # a "[" whose link has no target here: a plain token
-        del closing
     text += _mask_urls(content[last:], masker)
     return text, masker.table
 
