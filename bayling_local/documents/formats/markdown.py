@@ -90,9 +90,9 @@ def _mask_inline(content: str, children: list) -> tuple[str, dict[str, str]]:
             start = content.find("]", cursor)  # the end of the link text
             if start < 0:
                 continue
-            after = content[start + 1 : start + 2]
+            follows = content[start + 1 : start + 2]
             label = content[label_starts.pop() : start] if label_starts else ""
-            if after == "(":  # inline link: up to the matching parenthesis
+            if follows == "(":  # inline link: up to the matching parenthesis
                 depth, end = 0, -1
                 for position in range(start + 1, len(content)):
                     char = content[position]
@@ -105,7 +105,7 @@ def _mask_inline(content: str, children: list) -> tuple[str, dict[str, str]]:
                             break
                 if end >= 0:
                     add(start, end + 1, "close")
-            elif after == "[":  # full or collapsed reference: "][label]" or "][]"
+            elif follows == "[":  # full or collapsed reference: "][label]" or "][]"
                 end = content.find("]", start + 2)
                 if end >= 0:
                     add(start, end + 1, "close")
