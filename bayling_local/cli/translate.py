@@ -97,7 +97,7 @@ def translate_command(
     from ..translate import TRANSLATION_SAMPLING, Translator
 
     document_flags = pop_document_flags(engine_flags)
-    if not text and wants_documents(input_file, document_flags):  # documents: issue #11
+    if wants_documents(None if text else input_file, document_flags):  # documents: #11
         return run_documents(
             input_file=input_file,
             output_file=output_file,
