@@ -842,3 +842,8 @@ def test_cancel_keeps_the_finished_segments_and_writes_nothing(tmp_path: Path) -
     summary, _ = translate_document(source, tmp_path / "b.txt", resumed, options)
     assert resumed.calls == ["Three.", "Four."] and summary.cached == 2
     memory.close()
+
+
+def test_an_empty_document_is_refused() -> None:
+    with pytest.raises(InputError, match="empty"):
+        translate("empty.md", b"  \n", EchoTranslator())

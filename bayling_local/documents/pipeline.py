@@ -262,6 +262,8 @@ def translate_bytes(
 ) -> tuple[bytes, DocumentSummary]:
     """Translate a document held in memory; returns the new document and its summary."""
     started = time.perf_counter()
+    if not data.strip():
+        raise InputError(f"{name} is empty: there is no text to translate")
     document = load(data, fmt, name)
     blocks = document.blocks()
     source = options.source or _detect_source(blocks)
