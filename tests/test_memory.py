@@ -119,3 +119,20 @@ def test_a_corrupt_memory_is_one_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(OutputError, match="translation memory"):
         TranslationMemory(path)
+
+
+def test_tmx_interoperates_with_translate_toolkit(tmp_path: Path) -> None:
+    """translate-toolkit (what CAT pipelines use for TMX) reads ours, and we read its."""
+    tmx = pytest.importorskip("translate.storage.tmx")
+    with TranslationMemory(tmp_path / "tm.sqlite3") as memory:
+        memory.put("k1", "Hello <b>world</b> & co.", "Hallo Welt & Co.", "en", "de", "abc")
+        memory.export_tmx(tmp_path / "ours.tmx")
+        units = tmx.tmxfile.parsefile(str(tmp_path / "ours.tmx")).units
+        assert [(u.source, u.target) for u in units] == [
+            ("Hello <b>world</b> & co.", "Hallo Welt & Co.")
+        ]
+        theirs = tmx.tmxfile(sourcelanguage="en", targetlanguage="fr")
+        theirs.addtranslation("Good morning.", "en", "Bonjour.", "fr")
+        theirs.savefile(str(tmp_path / "theirs.tmx"))
+        assert memory.import_tmx(tmp_path / "theirs.tmx") == 1
+        assert memory.get("-", "en", "fr", "Good morning.") == "Bonjour."
