@@ -39,6 +39,7 @@ def segment_key(fingerprint: dict[str, Any], text: str, required: list[str], his
         {"f": fingerprint, "t": text, "r": required, "h": history},
         ensure_ascii=False,
         sort_keys=True,
+        default=str,  # a decoding option of a type JSON lacks still keys by its text
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
