@@ -51,6 +51,15 @@ def scripted(scripted_spm):
 
 
 @pytest.fixture(scope="module")
+def noisy_bpe(tiny_bpe_gguf):
+    """A random Llama-3-style model (byte-level BPE, BayLing-3 prompt format)."""
+    translator = _translator(tiny_bpe_gguf, 12)
+    yield translator
+    translator.close()
+    translator.engine.close()
+
+
+@pytest.fixture(scope="module")
 def noisy(tiny_spm_gguf):
     translator = _translator(tiny_spm_gguf, 12)
     yield translator
@@ -164,7 +173,11 @@ def check_structure(documents: dict, outputs: dict, said: str | None) -> None:
 GLOSSARY = "source\ttarget\nmachine translation\tMaschinenübersetzung\nglossary\tGlossar\nterm base\tTermbank\n"
 
 
-def test_glossary_terms_appear_in_every_segment_that_requires_them(noisy, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["noisy", "noisy_bpe"])
+def test_glossary_terms_appear_in_every_segment_that_requires_them(
+    model: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    noisy = request.getfixturevalue(model)
     (tmp_path / "terms.tsv").write_text(GLOSSARY, encoding="utf-8")
     glossary = load_glossary(tmp_path / "terms.tsv")
     lines = [
