@@ -140,7 +140,7 @@ def export_run(
         raise UsageError(f"{out} already exists (use --force to overwrite it)")
     from . import checkpoint as ckpt
 
-    if ckpt.is_checkpoint(run_dir):
+    if (run_dir / ckpt.STATE).exists() or (run_dir / ckpt.METADATA).exists():
         default = run_dir.parent.parent / "export" / run_dir.name
         target = Path(hf_dir) if hf_dir is not None else default
         merge_checkpoint(run_dir, target, dtype=dtype)
