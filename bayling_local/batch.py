@@ -167,8 +167,20 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
 
 
+KV_BUDGET_ENV = "BAYLING_LOCAL_KV_BUDGET_MB"
+
+
 def kv_budget_bytes() -> int:
-    """Half the memory available now: the rest is the model's, the OS's and other programs'."""
+    """Half the memory available now (the rest is the model's, the OS's and other programs'),
+    or ``BAYLING_LOCAL_KV_BUDGET_MB`` when set."""
+    import os
+
+    limit = os.environ.get(KV_BUDGET_ENV)
+    if limit:
+        try:
+            return int(float(limit) * 2**20)
+        except ValueError:
+            raise UsageError(f"{KV_BUDGET_ENV} must be a number of MiB, not {limit!r}") from None
     try:
         import psutil
 
@@ -252,13 +264,20 @@ class BatchEngine:
 
     def __init__(self, engine: Engine, parallel: int | None = None, *, beam: int = 1) -> None:
         self.engine = engine
-        self._parallel = parallel if parallel is not None else default_parallel(engine, beam)
+        if parallel is None:
+            parallel = engine.config.parallel or default_parallel(engine, beam)
+        self._parallel = parallel
         if self._parallel < 1:
             raise ValueError("parallel must be at least 1")
         self._beam = max(1, beam)
         plan = plan_kv(engine, self._parallel, self._beam, budget=2**62)
+        # Without beams every sequence gets its own stream of cells, so a row attends only to
+        # its own sequence (a shared pool makes attention grow with the square of the batch);
+        # beams fork every step, which a shared pool does by tagging cells instead of copying.
         self.decoder = engine.reserve(
-            cells=plan.cells, max_seqs=self._parallel * max(self._beam, 4) + 1
+            cells=plan.cells,
+            max_seqs=self._parallel * max(self._beam, 4) + 1 if self._beam > 1 else self._parallel,
+            unified=self._beam > 1,
         )
         self._waiting: deque[tuple[RequestHandle, Job]] = deque()
         self._live: dict[Job, RequestHandle] = {}
@@ -319,7 +338,9 @@ class BatchEngine:
                 width = max(width, min(MAX_BEAM, len(constraints) + 2))
                 # forcing needs room for every constraint token
                 limit = max(limit, min(room, sum(len(c) for c in constraints) + 1))
-            job: Job = BeamJob(tokens, limit, width, request.n_best, stops, constraints)
+            # never more beams than the decoder has sequences (a request would wait forever)
+            width = max(1, min(width, self.decoder.max_seqs))
+            job: Job = BeamJob(tokens, limit, width, min(request.n_best, width), stops, constraints)
             job.required_text = tuple(p for p in request.required if p)  # type: ignore[attr-defined]
         else:
             job = SampleJob(tokens, limit, to_native(request.sampling), stops)

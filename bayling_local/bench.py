@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .decoder import Decoder, SampleJob, Sampling
 from .engine import Engine
@@ -174,7 +174,11 @@ def run_bench(
         from .batch import plan_kv
 
         largest = max(parallel)
-        engine.reserve(cells=plan_kv(engine, largest, 1, budget=2**62).cells, max_seqs=largest + 1)
+        engine.reserve(  # the batch engine's layout: a stream per sequence
+            cells=plan_kv(engine, largest, 1, budget=2**62).cells,
+            max_seqs=largest,
+            unified=False,
+        )
         base = None
         for n in sorted(set(parallel)):
             prompts = [[rng.randrange(n_vocab) for _ in range(pp_n)] for _ in range(n)]
@@ -211,3 +215,60 @@ def run_bench(
         parallel=tuple(results),
         adjusted=note,
     )
+
+
+def run_translate_bench(
+    engine: Engine,
+    sentences: list[str],
+    target,  # languages.Language
+    *,
+    parallel: int,
+    beam: int = 1,
+    max_tokens: int = 256,
+    repetitions: int = 1,
+) -> dict:
+    """Segments per second translating ``sentences`` one at a time and ``parallel`` at once,
+    and how many of the batched translations are identical to the one-at-a-time ones."""
+    from .translate import TRANSLATION_SAMPLING, Translator
+
+    sampling = replace(TRANSLATION_SAMPLING, max_tokens=max_tokens)
+    alone = Translator(engine, sampling, parallel=1)
+    together = Translator(engine, sampling, parallel=parallel)
+
+    def sequential() -> list[str]:
+        return [alone.translate(s, target, beam=beam).text for s in sentences]
+
+    def batched() -> list[str]:
+        return [r.text for r in together.translate_segments(sentences, target, beam=beam)]
+
+    alone.translate(sentences[0], target, beam=beam)  # warm-up
+    seq_times: list[float] = []
+    batch_times: list[float] = []
+    sequential_texts: list[str] = []
+    batched_texts: list[str] = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        sequential_texts = sequential()
+        seq_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        batched_texts = batched()
+        batch_times.append(time.perf_counter() - start)
+    alone.close()
+    together.close()
+    seq_sps = len(sentences) / statistics.median(seq_times)
+    batch_sps = len(sentences) / statistics.median(batch_times)
+    return {
+        "model": engine.model_name,
+        "quantization": engine.info.quantization,
+        "threads": engine.threads,
+        "segments": len(sentences),
+        "parallel": parallel,
+        "beam": beam,
+        "max_tokens": max_tokens,
+        "sequential_sps": round(seq_sps, 3),
+        "batched_sps": round(batch_sps, 3),
+        "ratio": round(batch_sps / seq_sps, 3),
+        "identical": sum(a == b for a, b in zip(sequential_texts, batched_texts)),
+        "sequential_seconds": [round(t, 3) for t in seq_times],
+        "batched_seconds": [round(t, 3) for t in batch_times],
+    }

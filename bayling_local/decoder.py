@@ -94,7 +94,7 @@ class Sampling:
     seed: int | None = None
 
 
-def _chain(sampling: Sampling, default_seed: int):  # -> llama_sampler_p
+def _chain(sampling: Sampling, default_seed: int, n_vocab: int):  # -> llama_sampler_p
     import llama_cpp as L
 
     params = L.llama_sampler_chain_default_params()
@@ -102,7 +102,7 @@ def _chain(sampling: Sampling, default_seed: int):  # -> llama_sampler_p
     chain = L.llama_sampler_chain_init(params)
     if sampling.repeat_penalty != 1.0:
         L.llama_sampler_chain_add(
-            chain, L.llama_sampler_init_penalties(64, sampling.repeat_penalty, 0.0, 0.0)
+            chain, L.llama_sampler_init_penalties(n_vocab, 64, sampling.repeat_penalty, 0.0, 0.0)
         )
     if sampling.temperature <= 0:
         L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
@@ -209,7 +209,7 @@ class SampleJob(Job):
         import llama_cpp as L
 
         if self.sampler is None:
-            self.sampler = _chain(self.sampling, decoder.next_seed())
+            self.sampler = _chain(self.sampling, decoder.next_seed(), decoder.n_vocab)
             if self.sampling.repeat_penalty != 1.0:
                 for token in self.prompt[-64:]:
                     L.llama_sampler_accept(self.sampler, token)
@@ -364,6 +364,8 @@ class BeamJob(Job):
             self._finalize()
             self.finish("cancelled")
             return
+        if self.pull:
+            self.wanted = False
         logprobs = [decoder.logprobs(row) for row in rows]
         self.step_no += 1
         last_step = self.step_no >= self.max_new
@@ -539,6 +541,7 @@ class Decoder:
         n_batch: int = 512,
         n_ubatch: int = 512,
         stop_ids: frozenset[int] = frozenset(),
+        unified: bool = True,
     ) -> None:
         import llama_cpp as L
 
@@ -546,13 +549,15 @@ class Decoder:
         self.n_ctx_seq = n_ctx_seq
         self.n_vocab = L.llama_vocab_n_tokens(model.vocab)
         params = L.llama_context_default_params()
-        params.n_ctx = max(cells, n_ctx_seq)
+        # unified: one pool of cells that sequences share (forks are free, but every row
+        # attends over every sequence's cells); split: a stream of n_ctx_seq cells per sequence
+        params.n_ctx = max(cells, n_ctx_seq) if unified else (max_seqs + 1) * n_ctx_seq
         params.n_batch = n_batch
         params.n_ubatch = min(n_ubatch, n_batch)
         params.n_seq_max = max_seqs + 1
         params.n_threads = threads
         params.n_threads_batch = threads
-        params.kv_unified = True
+        params.kv_unified = unified
         params.no_perf = True
         ctx = L.llama_init_from_model(model.model, params)
         if ctx is None:
@@ -560,6 +565,7 @@ class Decoder:
         self.ctx = ctx
         self.mem = L.llama_get_memory(ctx)
         self.cells = L.llama_n_ctx(ctx)
+        self.unified = unified
         self.max_seqs = max_seqs
         self.threads = threads
         self.n_batch = n_batch
@@ -636,6 +642,8 @@ class Decoder:
         """Whether ``job`` can start now (sequence ids and cache cells are free)."""
         if len(self.free_ids) < job.n_seqs():
             return False
+        if not self.unified:
+            return True  # every sequence has a stream of a full context
         need = len(job.prompt) + job.n_seqs() * job.max_new
         if need <= self.free_cells:
             return True
@@ -655,12 +663,12 @@ class Decoder:
             self.seq_rm(PREFIX_SEQ, common, -1)  # keep only what this prompt shares
             del self.prefix[common:]
         need = len(job.prompt) - common + job.n_seqs() * job.max_new
-        if need > self.free_cells and self.prefix_borrowers == 0:
+        if self.unified and need > self.free_cells and self.prefix_borrowers == 0:
             self.seq_rm(PREFIX_SEQ)
             self.prefix = []
             common = 0
         if common > 0:
-            self.seq_cp(PREFIX_SEQ, job.seq_ids[0], 0, common)
+            self.copy_prefix(PREFIX_SEQ, job.seq_ids[0], common)
             self.prefix_borrowers += 1
             job._borrowed = True  # type: ignore[attr-defined]
         job.prefilled = job.reused = common
@@ -681,7 +689,7 @@ class Decoder:
             cached = job.prefilled + getattr(job, "decoded", 0)
             if cached >= len(self.prefix):  # keep the longest history for the next turn
                 self.seq_rm(PREFIX_SEQ)
-                self.seq_cp(keep, PREFIX_SEQ, 0, cached)
+                self.copy_prefix(keep, PREFIX_SEQ, cached)
                 self.prefix = (job.prompt + list(getattr(job, "tokens", [])))[:cached]
         for seq in job.seq_ids:
             self.seq_rm(seq)
@@ -690,6 +698,16 @@ class Decoder:
         free = getattr(job, "free", None)
         if free is not None:
             free()
+
+    def copy_prefix(self, src: int, dst: int, count: int) -> None:
+        """Give ``dst`` the first ``count`` positions of ``src``: shared cells in a unified
+        cache; in split streams a copy of the whole stream (llama.cpp copies only whole
+        streams), then trimmed."""
+        if self.unified:
+            self.seq_cp(src, dst, 0, count)
+        else:
+            self.seq_cp(src, dst, -1, -1)
+            self.seq_rm(dst, count, -1)
 
     def cancel(self, job: Job) -> None:
         """Stop ``job`` now and free its sequences and cells."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .decoder import Decoder, Job, SampleJob, Sampling, SeqStats, load_model
+from .decoder import BeamJob, Decoder, Job, SampleJob, Sampling, SeqStats, load_model
 from .errors import Cancelled, ContextOverflowError, ModelError
 from .gguf_file import GGUFInfo, inspect_gguf
 from .prompts import FormatChoice, Message, PromptFormat, get_format, select_format
@@ -48,6 +48,7 @@ class EngineConfig:
     use_mmap: bool = True
     batch_size: int = 512
     prompt_format: str | None = None  # force a format by name; None: chosen from the model
+    parallel: int | None = None  # live sequences of batch decoding; None: chosen (batch.py)
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,13 @@ class SamplingConfig:
     repeat_penalty: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    beam: int = 1  # > 1: beam search (no sampling); the text comes in one piece at the end
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
+        if self.beam < 1:
+            raise ValueError("beam must be at least 1")
 
 
 GREEDY = SamplingConfig()
@@ -174,7 +178,7 @@ class Engine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"llama.cpp could not load {self.config.model_path}: {exc}") from None
 
-    def _make_decoder(self, *, cells: int, max_seqs: int) -> Decoder:
+    def _make_decoder(self, *, cells: int, max_seqs: int, unified: bool = True) -> Decoder:
         n_ctx = self._requested_context()
         n_batch = min(self.config.batch_size, max(n_ctx, 64))
         try:
@@ -188,17 +192,23 @@ class Engine:
                     n_batch=n_batch,
                     n_ubatch=n_batch,
                     stop_ids=self._stop_ids,
+                    unified=unified,
                 )
         except MemoryError as exc:
             raise ModelError(str(exc)) from None
 
-    def reserve(self, *, cells: int, max_seqs: int) -> Decoder:
-        """A decoder with at least ``cells`` KV cells for ``max_seqs`` sequences (remade only
-        when the current one is smaller; the engine must be idle then)."""
+    def reserve(self, *, cells: int, max_seqs: int, unified: bool = True) -> Decoder:
+        """A decoder with at least ``cells`` KV cells for ``max_seqs`` sequences, in one shared
+        pool (``unified``) or a stream per sequence (remade only when the current one is
+        smaller or of the other kind; the engine must be idle then)."""
         with self.step_lock:
             current = self._decoder
             assert current is not None
-            if current.cells >= cells and current.max_seqs >= max_seqs:
+            if (
+                current.cells >= cells
+                and current.max_seqs >= max_seqs
+                and current.unified == unified
+            ):
                 return current
             if not current.idle:
                 raise RuntimeError("the decoder is busy; it cannot grow now")
@@ -206,7 +216,11 @@ class Engine:
                 current.close()
             self._decoder = None
             self._decoder = self._make_decoder(
-                cells=max(cells, current.cells), max_seqs=max(max_seqs, current.max_seqs)
+                cells=cells if unified != current.unified else max(cells, current.cells),
+                max_seqs=max_seqs
+                if unified != current.unified
+                else max(max_seqs, current.max_seqs),
+                unified=unified,
             )
             return self._decoder
 
@@ -322,8 +336,16 @@ class Engine:
         room = self.n_ctx - len(tokens)
         limit = min(sampling.max_tokens, room)
         pieces: list[str] = []
-        job = SampleJob(tokens, limit, to_native(sampling), stops, pull=True, on_text=pieces.append)
-        job.limit_reason = "length" if limit == sampling.max_tokens else "context"
+        job: Job
+        if sampling.beam > 1:
+            job = BeamJob(tokens, limit, sampling.beam, 1, stops)
+            job.pull = True
+            job.wanted = False
+        else:
+            job = SampleJob(
+                tokens, limit, to_native(sampling), stops, pull=True, on_text=pieces.append
+            )
+            job.limit_reason = "length" if limit == sampling.max_tokens else "context"
         decoder = self.decoder
         try:
             self._admit(decoder, job)
@@ -343,6 +365,10 @@ class Engine:
                     pieces.clear()
                     yield text
             _copy_stats(job.stats, stats)
+            if isinstance(job, BeamJob) and job.results and not cancel.is_set():
+                pieces.append(beam_text(decoder, job, stops))
+                if job.stats.finish_reason == "stop" and job.step_no >= job.max_new:
+                    stats.finish_reason = "length" if limit == sampling.max_tokens else "context"
             if pieces:
                 yield "".join(pieces)
         except KeyboardInterrupt:
@@ -417,6 +443,13 @@ def to_native(sampling: SamplingConfig) -> Sampling:
         repeat_penalty=sampling.repeat_penalty,
         seed=sampling.seed,
     )
+
+
+def beam_text(decoder: Decoder, job: BeamJob, stops: Sequence[str], index: int = 0) -> str:
+    """The text of a finished beam search's ``index``-th hypothesis, cut at a stop string."""
+    text = decoder.detokenize(job.results[index].tokens)
+    cuts = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return text[: min(cuts)] if cuts else text
 
 
 def _copy_stats(source: SeqStats, target: GenerationStats) -> None:

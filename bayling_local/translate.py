@@ -94,6 +94,7 @@ class TranslationResult:
     pieces: int = 0
     stats: GenerationStats = field(default_factory=GenerationStats)
     truncated_pieces: int = 0  # pieces whose translation hit the token limit
+    segments: list[SegmentResult] = field(default_factory=list)  # per line, when batched
 
 
 @dataclass(frozen=True)
@@ -176,12 +177,83 @@ class Translator:
         constraints: Sequence[str] = (),
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        beam: int = 1,
+        n_best: int = 1,
     ) -> TranslationResult:
-        """Translate ``text``; ``on_text`` receives the output as it is produced, layout included."""
+        """Translate ``text``; ``on_text`` receives the output as it is produced, layout included.
+
+        With ``parallel`` > 1 (and more than one line), a beam, or alternatives, the lines are
+        translated together on the batch engine and each line is written as soon as it and
+        every line before it are done; otherwise the translation streams token by token.
+        """
         try:
+            lines_with_text = sum(1 for line in split_lines(text) if line.body)
+            if beam > 1 or n_best > 1 or ((self.parallel or 1) > 1 and lines_with_text > 1):
+                return self._translate_lines(
+                    text, target, source, constraints, on_text, cancel, beam, n_best
+                )
             return self._translate(text, target, source, constraints, on_text, cancel)
         except KeyboardInterrupt:
             raise Cancelled("interrupted") from None
+
+    def _translate_lines(
+        self,
+        text: str,
+        target: Language,
+        source: Language | None,
+        constraints: Sequence[str],
+        on_text: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+        beam: int,
+        n_best: int,
+    ) -> TranslationResult:
+        lines = split_lines(text)
+        bodies = [index for index, line in enumerate(lines) if line.body]
+        emit = on_text or (lambda _text: None)
+        done: dict[int, SegmentResult] = {}
+        written = 0  # lines written so far
+        emit(lines[0].lead)
+
+        def flush() -> None:
+            nonlocal written
+            while written < len(lines):
+                line = lines[written]
+                if line.body:
+                    result = done.get(written)
+                    if result is None:
+                        return
+                    emit(result.text)
+                emit(
+                    line.trail
+                    + ("\n" + lines[written + 1].lead if written + 1 < len(lines) else "")
+                )
+                written += 1
+
+        def finished(index: int, result: SegmentResult) -> None:
+            done[bodies[index]] = result
+            flush()
+
+        results = self.translate_segments(
+            [lines[i].body for i in bodies],
+            target,
+            constraints=[constraints] * len(bodies) if constraints else None,
+            beam=beam,
+            n_best=n_best,
+            on_done=finished,
+            cancel=cancel,
+        )
+        if any(r.finish_reason == "cancelled" for r in results):
+            raise Cancelled("translation cancelled")
+        flush()
+        total = TranslationResult(text="", target=target, source=source, segments=results)
+        for result in results:
+            _accumulate(total.stats, result.stats)
+            total.pieces += 1
+            if result.finish_reason in ("length", "context"):
+                total.truncated_pieces += 1
+        texts = {bodies[i]: r.text for i, r in enumerate(results)}
+        total.text = join_lines(lines, [texts.get(i, "") for i in range(len(lines))])
+        return total
 
     def _translate(
         self,
@@ -401,7 +473,11 @@ class Translator:
                 finished[index] = assemble(index)
                 if on_done is not None:
                     on_done(index, finished[index])  # type: ignore[arg-type]
-        self._batch_for(beam).run(requests, on_done=done, cancel=cancel)
+        # constrained search needs beams: a shared cache pool forks them without copying
+        constrained = any(r.required for r in requests)
+        self._batch_for(max(beam, 4) if constrained else beam).run(
+            requests, on_done=done, cancel=cancel
+        )
         return [r for r in finished if r is not None]
 
 

@@ -8,6 +8,10 @@ two are run alternately, ``--rounds`` times each, and the ratio of medians is pr
     python benchmarks/vs_llama_bench.py --gguf MODEL.gguf [--threads 2] [--rounds 3]
 
 Without ``--gguf`` it uses the 85M-parameter random model of ``engine_decode.py``.
+
+``--batched 1,2,4,8,16`` compares aggregate decode speed at N sequences instead: llama.cpp's
+``llama-batched-bench`` (same build, a KV stream per sequence as ours) beside
+``bayling-local bench --parallel``; ``--plot FILE.png`` draws both and the ratio.
 """
 
 from __future__ import annotations
@@ -30,57 +34,66 @@ CACHE = (
 )
 
 
-def build_llama_bench() -> Path:
-    """Build (once) llama-bench from the installed llama-cpp-python's vendored llama.cpp."""
+TOOLS = ("llama-bench", "llama-batched-bench")
+
+
+def build_llama_bench(tool: str = "llama-bench") -> Path:
+    """Build (once) llama.cpp's benchmark tools from the installed llama-cpp-python's vendored
+    llama.cpp; the build tree is kept in the cache, so another target builds incrementally."""
     llama_version = version("llama-cpp-python")
-    binary = CACHE / llama_version / "bin" / "llama-bench"
+    root = CACHE / llama_version
+    binary = root / "bin" / tool
     if binary.is_file():
         return binary
-    work = Path(tempfile.mkdtemp(prefix="llama-bench-"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "-d",
-            str(work),
-            f"llama-cpp-python=={llama_version}",
-        ],
-        check=True,
-    )
-    archive = next(work.glob("llama_cpp_python-*.tar.gz"))
-    with tarfile.open(archive) as tar:
-        tar.extractall(work, filter="data")
-    source = next(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
+    work = root / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    sources = list(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
+    if not sources:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(work),
+                f"llama-cpp-python=={llama_version}",
+            ],
+            check=True,
+        )
+        archive = next(work.glob("llama_cpp_python-*.tar.gz"))
+        with tarfile.open(archive) as tar:
+            tar.extractall(work, filter="data")
+        sources = list(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
+    source = sources[0]
     build = work / "build"
+    if not (build / "CMakeCache.txt").is_file():
+        subprocess.run(
+            [
+                "cmake",
+                "-S",
+                str(source),
+                "-B",
+                str(build),
+                "-DCMAKE_BUILD_TYPE=Release",
+                "-DLLAMA_CURL=OFF",
+                "-DLLAMA_BUILD_TESTS=OFF",
+                "-DLLAMA_BUILD_EXAMPLES=OFF",
+                "-DLLAMA_BUILD_SERVER=OFF",
+            ],
+            check=True,
+        )
     subprocess.run(
-        [
-            "cmake",
-            "-S",
-            str(source),
-            "-B",
-            str(build),
-            "-DCMAKE_BUILD_TYPE=Release",
-            "-DLLAMA_CURL=OFF",
-            "-DLLAMA_BUILD_TESTS=OFF",
-            "-DLLAMA_BUILD_EXAMPLES=OFF",
-            "-DLLAMA_BUILD_SERVER=OFF",
-        ],
-        check=True,
-    )
-    subprocess.run(
-        ["cmake", "--build", str(build), "--target", "llama-bench", "-j", str(os.cpu_count() or 2)],
+        ["cmake", "--build", str(build), "--target", *TOOLS, "-j", str(os.cpu_count() or 2)],
         check=True,
     )
     binary.parent.mkdir(parents=True, exist_ok=True)
-    for built in (build / "bin").iterdir():  # the program and the shared libraries it loads
+    for built in (build / "bin").iterdir():  # the programs and the shared libraries they load
         if built.is_file():
             shutil.copy(built, binary.parent / built.name)
-    shutil.rmtree(work, ignore_errors=True)
     return binary
 
 
@@ -138,6 +151,155 @@ def run_ours(gguf: Path, threads: int, pp: int, tg: int) -> tuple[float, float]:
     return data["pp_tps"], data["tg_tps"]
 
 
+def run_batched_bench(
+    binary: Path, gguf: Path, threads: int, pp: int, tg: int, sizes: list[int]
+) -> dict[int, float]:
+    """llama-batched-bench's S_TG (aggregate decode tokens/s) for each N in ``sizes``."""
+    env = {**os.environ, "LD_LIBRARY_PATH": str(binary.parent)}
+    out = subprocess.run(
+        [
+            str(binary.parent / "llama-batched-bench"),
+            "-m",
+            str(gguf),
+            "-t",
+            str(threads),
+            "-tb",
+            str(threads),
+            "-c",
+            str(max(sizes) * (pp + tg) + 256),
+            "-b",
+            "512",
+            "-ub",
+            "512",
+            "-npp",
+            str(pp),
+            "-ntg",
+            str(tg),
+            "-npl",
+            ",".join(map(str, sizes)),
+            "--output-format",
+            "jsonl",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    rows = [
+        json.loads(line) for line in (out.stdout + out.stderr).splitlines() if line.startswith("{")
+    ]
+    return {int(r["pl"]): float(r["speed_tg"]) for r in rows}
+
+
+def run_ours_batched(
+    gguf: Path, threads: int, pp: int, tg: int, sizes: list[int]
+) -> dict[int, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bayling_local",
+            "bench",
+            "-m",
+            str(gguf),
+            "--threads",
+            str(threads),
+            "-p",
+            "32",
+            "-n",
+            "16",
+            "-r",
+            "1",
+            "--parallel",
+            ",".join(map(str, sizes)),
+            "--npp",
+            str(pp),
+            "--ntg",
+            str(tg),
+            "--json",
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {p["parallel"]: p["tg_tps"] for p in json.loads(out)["parallel"]}
+
+
+def batched(args: argparse.Namespace, binary: Path, gguf: Path) -> dict:
+    sizes = [int(n) for n in args.batched.split(",")]
+    theirs: dict[int, list[float]] = {n: [] for n in sizes}
+    ours: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(args.rounds):
+        for n, value in run_batched_bench(
+            binary, gguf, args.threads, args.npp, args.ntg, sizes
+        ).items():
+            theirs[n].append(value)
+        for n, value in run_ours_batched(gguf, args.threads, args.npp, args.ntg, sizes).items():
+            ours[n].append(value)
+    rows = []
+    for n in sizes:
+        t, o = statistics.median(theirs[n]), statistics.median(ours[n])
+        rows.append(
+            {
+                "parallel": n,
+                "llama_batched_bench_tg_tps": round(t, 2),
+                "bayling_local_tg_tps": round(o, 2),
+                "ratio": round(o / t, 4) if t else None,
+                "llama_gain": round(t / statistics.median(theirs[sizes[0]]), 3),
+                "our_gain": round(o / statistics.median(ours[sizes[0]]), 3),
+            }
+        )
+    result = {
+        "model": gguf.name,
+        "threads": args.threads,
+        "npp": args.npp,
+        "ntg": args.ntg,
+        "rounds": args.rounds,
+        "rows": rows,
+    }
+    if args.plot:
+        plot_batched(result, args.plot)
+    return result
+
+
+def plot_batched(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["parallel"] for r in result["rows"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(
+        sizes,
+        [r["llama_batched_bench_tg_tps"] for r in result["rows"]],
+        "o-",
+        label="llama-batched-bench",
+    )
+    left.plot(
+        sizes,
+        [r["bayling_local_tg_tps"] for r in result["rows"]],
+        "s-",
+        label="bayling-local bench --parallel",
+    )
+    left.set_xscale("log", base=2)
+    left.set_xticks(sizes, [str(n) for n in sizes])
+    left.set_xlabel("sequences decoded together")
+    left.set_ylabel("aggregate decode tokens/s (median)")
+    left.legend()
+    right.bar([str(n) for n in sizes], [r["ratio"] or 0 for r in result["rows"]])
+    right.axhline(0.95, color="grey", linestyle="--", label="goal 0.95")
+    right.set_xlabel("sequences decoded together")
+    right.set_ylabel("ours / llama-batched-bench")
+    right.legend()
+    fig.suptitle(
+        f"{result['model']}, {result['threads']} thread(s), pp{result['npp']} tg{result['ntg']}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gguf", type=Path)
@@ -145,8 +307,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("-p", type=int, default=512)
     parser.add_argument("-n", type=int, default=128)
+    parser.add_argument("--batched", help="compare decode of N sequences, e.g. 1,2,4,8,16")
+    parser.add_argument("--npp", type=int, default=128, help="prompt tokens per sequence")
+    parser.add_argument("--ntg", type=int, default=128, help="tokens decoded per sequence")
+    parser.add_argument("--plot", type=Path, help="PNG of the --batched comparison")
     args = parser.parse_args()
-    binary = build_llama_bench()
+    binary = build_llama_bench("llama-batched-bench" if args.batched else "llama-bench")
     with tempfile.TemporaryDirectory() as tmp:
         if args.gguf is None:
             sys.path.insert(0, str(ROOT))
@@ -156,6 +322,9 @@ def main() -> None:
             gguf = build_model(Path(tmp))
         else:
             gguf = args.gguf
+        if args.batched:
+            print(json.dumps(batched(args, binary, gguf), indent=2))
+            return
         theirs, ours = [], []
         for _ in range(args.rounds):
             theirs.append(run_llama_bench(binary, gguf, args.threads, args.p, args.n))

@@ -70,6 +70,17 @@ from .common import (
 @click.option(
     "--show-prompt", is_flag=True, help="Print the prompt(s) instead of running the model."
 )
+@click.option(
+    "--parallel",
+    type=int,
+    help="Lines translated at once (default: settings, else chosen from memory; see docs/ENGINE.md).",
+)
+@click.option("--beam", type=int, help="Beam search with N beams (default: settings, else 1).")
+@click.option(
+    "--alternatives",
+    type=int,
+    help="Also give the K best translations of each line (K <= --beam).",
+)
 @document_options
 @engine_options
 def translate_command(
@@ -82,6 +93,9 @@ def translate_command(
     constraints,
     as_json,
     show_prompt,
+    parallel,
+    beam,
+    alternatives,
     **engine_flags,
 ) -> None:
     """Translate TEXT (or -i FILE, or stdin) with BayLing.
@@ -112,6 +126,8 @@ def translate_command(
     settings = load_settings().with_overrides(
         **_setting_flags(engine_flags), instruction_lang=instruction_lang
     )
+    settings = settings.with_overrides(parallel=parallel, beam=beam)
+    n_best = _check_batch_flags(settings.parallel, settings.beam, alternatives)
     if text and input_file:
         raise UsageError("give the text either as arguments or with -i, not both")
     target_lang = resolve(target or settings.target)
@@ -139,8 +155,13 @@ def translate_command(
 
     engine = load_engine_for(settings, engine_flags, announce=not as_json)
     sampling = replace(TRANSLATION_SAMPLING, max_tokens=settings.max_tokens)
+    lanes = _parallel_for(engine, settings.parallel, settings.beam)
     translator = Translator(
-        engine, sampling, instruction_lang=settings.instruction_lang, system=settings.system_prompt
+        engine,
+        sampling,
+        instruction_lang=settings.instruction_lang,
+        system=settings.system_prompt,
+        parallel=lanes,
     )
     if show_prompt:
         _, pieces = translator.plan(content, target_lang, constraints)
@@ -160,8 +181,16 @@ def translate_command(
 
     stream_to_stdout = output_file is None and not as_json
     writer = stdout_writer() if stream_to_stdout else None
+    if n_best > 1 and not as_json:
+        writer = None  # the alternatives are printed after each line below
     result = translator.translate(
-        content, target_lang, source=source_lang, constraints=constraints, on_text=writer
+        content,
+        target_lang,
+        source=source_lang,
+        constraints=constraints,
+        on_text=writer,
+        beam=settings.beam,
+        n_best=n_best,
     )
     if result.truncated_pieces:
         click.echo(
@@ -169,6 +198,14 @@ def translate_command(
             "raise --max-tokens",
             err=True,
         )
+    if n_best > 1 and not as_json:
+        listing = _alternatives_text(result)
+        if output_file is None:
+            sys.stdout.write(listing)
+            sys.stdout.flush()
+        else:
+            _write_output(output_file, listing)
+        return
     if stream_to_stdout:
         if not result.text.endswith("\n"):
             sys.stdout.write("\n")
@@ -184,6 +221,20 @@ def translate_command(
             "pieces": result.pieces,
             "stats": result.stats.as_dict(),
         }
+        if n_best > 1 or settings.beam > 1:
+            payload["beam"] = settings.beam
+            payload["segments"] = [
+                {
+                    "source": seg.source,
+                    "translation": seg.text,
+                    "alternatives": [
+                        {"text": t, "score": round(v, 4)} for t, v in seg.alternatives
+                    ],
+                }
+                for seg in result.segments
+            ]
+            if len(result.segments) == 1:
+                payload["alternatives"] = payload["segments"][0]["alternatives"]
         rendered = json.dumps(payload, ensure_ascii=False, indent=None)
         if output_file is None:
             click.echo(rendered)
@@ -191,6 +242,45 @@ def translate_command(
         _write_output(output_file, rendered + "\n")
         return
     _write_output(output_file, result.text if result.text.endswith("\n") else result.text + "\n")
+
+
+def _check_batch_flags(parallel: int | None, beam: int, alternatives: int | None) -> int:
+    """Range checks that need no model; returns the number of alternatives to give."""
+    from ..batch import MAX_BEAM, MAX_PARALLEL
+
+    if parallel is not None and not 1 <= parallel <= MAX_PARALLEL:
+        raise UsageError(f"--parallel must be between 1 and {MAX_PARALLEL}, not {parallel}")
+    if not 1 <= beam <= MAX_BEAM:
+        raise UsageError(f"--beam must be between 1 and {MAX_BEAM}, not {beam}")
+    if alternatives is None:
+        return 1
+    if alternatives < 1:
+        raise UsageError(f"--alternatives must be at least 1, not {alternatives}")
+    if alternatives > beam:
+        raise UsageError(
+            f"--alternatives {alternatives} needs at least as many beams: add --beam {alternatives}"
+        )
+    return alternatives
+
+
+def _parallel_for(engine, parallel: int | None, beam: int) -> int:
+    """The requested number of live sequences, checked against memory, or the default."""
+    from ..batch import check_parallel, default_parallel
+
+    if parallel is None:
+        return default_parallel(engine, beam)
+    check_parallel(engine, parallel, beam)
+    return parallel
+
+
+def _alternatives_text(result) -> str:
+    """Each line's best translation, then its alternatives indented with their scores."""
+    out: list[str] = []
+    for segment in result.segments:
+        out.append(segment.text)
+        for rank, (text, score) in enumerate(segment.alternatives[1:], start=2):
+            out.append(f"  {rank}. {text}  ({score:.3f})")
+    return "\n".join(out) + "\n"
 
 
 def _write_output(path: Path, text: str) -> None:
@@ -259,14 +349,30 @@ def languages_command(as_json: bool) -> None:
 # --- bench -----------------------------------------------------------------------------------
 
 
-@click.command("bench")
+def _parallel_list(value: str | None) -> tuple[int, ...]:
+    """``--parallel 1,2,4,8`` -> (1, 2, 4, 8), each checked."""
+    from ..batch import MAX_PARALLEL
+
+    if not value:
+        return ()
+    try:
+        numbers = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--parallel takes numbers separated by commas, not {value!r}") from None
+    for n in numbers:
+        if not 1 <= n <= MAX_PARALLEL:
+            raise UsageError(f"--parallel must be between 1 and {MAX_PARALLEL}, not {n}")
+    return numbers
+
+
+@click.group("bench", invoke_without_command=True)
 @click.option(
     "-p",
     "--prompt-tokens",
     default=512,
     type=click.IntRange(min=1),
     show_default=True,
-    help="Prompt length of the prefill test (ppN).",
+    help="Prompt length of the prefill test (ppN); reduced to fit the context.",
 )
 @click.option(
     "-n",
@@ -274,7 +380,7 @@ def languages_command(as_json: bool) -> None:
     default=128,
     type=click.IntRange(min=1),
     show_default=True,
-    help="Tokens of the decode test (tgN).",
+    help="Tokens of the decode test (tgN); reduced to fit the context.",
 )
 @click.option(
     "-r",
@@ -284,25 +390,132 @@ def languages_command(as_json: bool) -> None:
     show_default=True,
     help="Runs of each test; the median is reported.",
 )
+@click.option(
+    "--parallel",
+    "parallel",
+    help="Also decode N sequences together, e.g. 1,2,4,8,16 (aggregate tokens/s).",
+)
+@click.option(
+    "--npp",
+    default=128,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="With --parallel: prompt tokens per sequence (llama-batched-bench's -npp).",
+)
+@click.option(
+    "--ntg",
+    default=128,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="With --parallel: tokens decoded per sequence (llama-batched-bench's -ntg).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object (pp_tps, tg_tps, ...).")
 @engine_options
+@click.pass_context
 def bench_command(
-    prompt_tokens: int, gen_tokens: int, repetitions: int, as_json: bool, **engine_flags
+    ctx: click.Context,
+    prompt_tokens: int,
+    gen_tokens: int,
+    repetitions: int,
+    parallel: str | None,
+    npp: int,
+    ntg: int,
+    as_json: bool,
+    **engine_flags,
 ) -> None:
-    """Measure prefill and decode speed (llama-bench's pp512 / tg128)."""
+    """Measure prefill and decode speed (llama-bench's pp512 / tg128; with --parallel,
+    llama-batched-bench's aggregate decode speed). `bench translate` measures translation."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..batch import check_parallel
     from ..bench import run_bench
 
+    sizes = _parallel_list(parallel)
     settings = load_settings().with_overrides(**_setting_flags(engine_flags))
-    engine = load_engine_for(
-        settings, engine_flags, announce=not as_json, min_context=prompt_tokens + gen_tokens
-    )
+    engine = load_engine_for(settings, engine_flags, announce=not as_json)
+    if sizes:
+        check_parallel(engine, max(sizes), 1)
     result = run_bench(
-        engine, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, repetitions=repetitions
+        engine,
+        prompt_tokens=prompt_tokens,
+        gen_tokens=gen_tokens,
+        repetitions=repetitions,
+        parallel=sizes,
+        parallel_prompt=npp,
+        parallel_gen=ntg,
     )
+    if result.adjusted:
+        click.echo(f"note: {result.adjusted}", err=True)
     if as_json:
         click.echo(json.dumps(result.as_dict()))
     else:
         click.echo(result.format_table())
+
+
+@bench_command.command("translate")
+@click.option(
+    "-i",
+    "--input",
+    "input_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Sentences to translate, one per line.",
+)
+@click.option("-t", "--target", default="zh", show_default=True, help="Target language.")
+@click.option(
+    "-l",
+    "--lines",
+    default=64,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="First N lines.",
+)
+@click.option("--parallel", type=int, help="Live sequences of the batched run (default: chosen).")
+@click.option("--beam", default=1, type=int, show_default=True, help="Beams per sentence.")
+@click.option(
+    "-r",
+    "--repetitions",
+    default=1,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Runs of each side; the median is reported.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@engine_options
+def bench_translate_command(
+    input_file: Path,
+    target: str,
+    lines: int,
+    parallel: int | None,
+    beam: int,
+    repetitions: int,
+    as_json: bool,
+    **engine_flags,
+) -> None:
+    """Translate the first N lines one at a time, then batched; segments per second of each."""
+    from ..bench import run_translate_bench
+    from ..languages import resolve
+
+    _check_batch_flags(parallel, beam, None)
+    target_lang = resolve(target)
+    sentences = [line for line in read_input(input_file).splitlines() if line.strip()][:lines]
+    settings = load_settings().with_overrides(**_setting_flags(engine_flags))
+    engine = load_engine_for(settings, engine_flags, announce=not as_json)
+    lanes = _parallel_for(engine, parallel, beam)
+    result = run_translate_bench(
+        engine,
+        sentences,
+        target_lang,
+        parallel=lanes,
+        beam=beam,
+        max_tokens=settings.max_tokens,
+        repetitions=repetitions,
+    )
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:<18} {value}")
 
 
 def register(group: click.Group) -> None:
