@@ -694,6 +694,9 @@ class Decoder:
         for seq in job.seq_ids:
             self.seq_rm(seq)
             self.free_ids.append(seq)
+        # lowest ids first (kept sorted high to low, popped from the end): llama.cpp puts the
+        # rows of split streams into one ubatch only while their sequence ids run s, s+1, ...
+        self.free_ids.sort(reverse=True)
         job.seq_ids = []
         free = getattr(job, "free", None)
         if free is not None:
@@ -756,17 +759,23 @@ class Decoder:
         n = 0
         owners: list[tuple[Job, list[int]]] = []
         token, pos, logits, seqs = self._token, self._pos, self._logits, self._seq
-        for job in decoding:
-            rows = []
-            for t, p, s in job.decode_rows():
-                token[n] = t
-                pos[n] = p
-                seqs[n][0] = s
-                logits[n] = 1
-                rows.append(n)
-                n += 1
-            owners.append((job, rows))
-        for job in prefilling:
+        wanted = []
+        rows_of: list[list[int]] = []
+        for index, job in enumerate(decoding):
+            rows = job.decode_rows()
+            rows_of.append([0] * len(rows))
+            wanted.extend((s, t, p, index, k) for k, (t, p, s) in enumerate(rows))
+        wanted.sort()  # rows in sequence-id order: consecutive ids share a ubatch (_release)
+        for s, t, p, index, k in wanted:
+            token[n] = t
+            pos[n] = p
+            seqs[n][0] = s
+            logits[n] = 1
+            rows_of[index][k] = n
+            n += 1
+        for index, job in enumerate(decoding):
+            owners.append((job, rows_of[index]))
+        for job in sorted(prefilling, key=lambda j: j.seq_ids[0]):
             room = self.n_batch - n
             if room <= 0:
                 break
