@@ -847,3 +847,15 @@ def test_cancel_keeps_the_finished_segments_and_writes_nothing(tmp_path: Path) -
 def test_an_empty_document_is_refused() -> None:
     with pytest.raises(InputError, match="empty"):
         translate("empty.md", b"  \n", EchoTranslator())
+
+
+def test_html_sentences_run_across_inline_elements() -> None:
+    translator = EchoTranslator(upper)
+    out = translate("page.html", HTML.encode(), translator).decode()
+    assert "Translate ⟦1⟧whole documents⟦/1⟧ on your own machine." in translator.calls
+    assert "Run ⟦1⟧ to start." in translator.calls  # <code> kept whole, as one placeholder
+    assert "<p>RUN <code>bayling-local translate</code> TO START.</p>" in out
+    moved = translate(
+        "page.html", HTML.encode(), EchoTranslator(lambda t: t.replace("⟦/1⟧", "").upper())
+    ).decode()
+    assert html_shape(moved) == html_shape(HTML)  # a dropped closing tag comes back

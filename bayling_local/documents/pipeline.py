@@ -350,7 +350,7 @@ def translate_bytes(
     for number, (lead, sentences) in enumerate(layouts):
         if sentences:
             translations[number] = join_sentences(
-                lead, sentences, by_block.get(number, []), options.target
+                lead, sentences, by_block.get(number, []), options.target, source
             )
     summary.cached, summary.translated = state.cached, state.translated
     output = document.render(translations, bilingual=options.bilingual)

@@ -82,20 +82,28 @@ def unspaced(language: Language | None) -> bool:
 
 
 def join_sentences(
-    lead: str, sentences: list[Sentence], translations: list[str], target: Language | None
+    lead: str,
+    sentences: list[Sentence],
+    translations: list[str],
+    target: Language | None,
+    source: Language | None = None,
 ) -> str:
     """Translated sentences put back with the source's spacing, adapted to the target script.
 
     Between sentences, a plain space becomes nothing for Chinese/Japanese-like targets, and
-    "no space" (a Chinese source) becomes one space for spaced targets. Newlines stay.
+    "no space" between sentences of such a source becomes one space for spaced targets.
+    Newlines stay.
     """
     out = lead
-    no_space = unspaced(target)
-    for index, (sentence, translated) in enumerate(zip(sentences, translations)):
-        del sentence
+    into_unspaced = unspaced(target)
+    from_unspaced = unspaced(source)
+    for index, translated in enumerate(translations[: len(sentences)]):
         out += translated.strip()
         gap = sentences[index].gap
         if index < len(sentences) - 1 and "\n" not in gap:
-            gap = "" if no_space else (gap or " ")
+            if into_unspaced and not from_unspaced:
+                gap = ""
+            elif from_unspaced and not into_unspaced and not gap:
+                gap = " "
         out += gap
     return out
