@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..settings import Settings, load_settings
+from ..settings import BEAM_MAX, PARALLEL_MAX, Settings, load_settings
 from .common import engine_options, notice
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def _model_id(name: str) -> str:
 @click.option("--port", type=int, default=8765, show_default=True, help="Port (0: any free).")
 @click.option(
     "--parallel",
-    type=click.IntRange(min=1, max=256),
+    type=click.IntRange(min=1, max=PARALLEL_MAX),
     help="Requests decoded together (default: the settings', else 4).",
 )
 @click.option(
@@ -47,7 +47,7 @@ def _model_id(name: str) -> str:
 )
 @click.option(
     "--beam",
-    type=click.IntRange(min=1, max=8),
+    type=click.IntRange(min=1, max=BEAM_MAX),
     help="Beams per translation (default: the settings' beam); /translate's 'alternatives' "
     "go up to BEAM - 1.",
 )
