@@ -1,11 +1,11 @@
 """Screenshots of the terminal UI's main views for ``docs/screenshots/`` (PNG).
 
-The app runs headless (Textual's Pilot) at a fixed size and each view is saved with
-``App.save_screenshot`` as SVG, then converted to PNG with ``rsvg-convert`` (Debian package
-``librsvg2-bin``; it draws CJK text with the system's fallback fonts, e.g. ``fonts-wqy-microhei``)
-or, failing that, the ``cairosvg`` Python package. No BayLing weights are available where these
-are made, so the conversations shown are written into a fresh history first and the model
-loaded is a tiny test model built by the project's own code. Usage:
+The app runs headless (Textual's Pilot) at a fixed size on the bundled demo model, and every
+text shown is typed into it and produced by that model as a user would: a translation, a
+refinement, a chat message, then the history of exactly those sessions (nothing is written
+into the history for the picture). Each view is saved with ``App.save_screenshot`` as SVG,
+then converted to PNG with ``rsvg-convert`` (Debian package ``librsvg2-bin``; it draws CJK
+text with the system's fallback fonts, e.g. ``fonts-wqy-microhei``). Usage:
 
     python benchmarks/tui_screenshots.py [--out docs/screenshots]
 """
@@ -27,29 +27,6 @@ sys.path.insert(0, str(ROOT))
 SIZE = (120, 36)
 
 
-def seed_history(path: Path):
-    from bayling_local.history import History
-    from tests.test_tui_support import stage_history
-
-    history = History(path)
-    t, c = stage_history(history, model="tiny-demo")
-    for title, kind in (
-        ("Der Vertrag tritt am 1. Januar in Kraft.", "translate"),
-        ("Summarise the meeting notes", "chat"),
-        ("今天天气很好，我们去公园散步吧。", "translate"),
-    ):
-        sid = history.new_session(kind, title, model="tiny-demo", target_lang="en")
-        history.add_message(sid, "user", title)
-        history.add_message(sid, "assistant", "…")
-    return history, t, c
-
-
-def build_model(workdir: Path) -> Path:
-    from tests.tiny import make_tiny_gguf
-
-    return make_tiny_gguf(workdir, "spm", "f32")
-
-
 def to_png(svg: Path, png: Path) -> None:
     # Textual writes spaces as no-break spaces, and some rasterizers drop one that starts a
     # text run; plain spaces with xml:space="preserve" draw the same in every one of them.
@@ -65,14 +42,10 @@ def to_png(svg: Path, png: Path) -> None:
 
 async def take(out: Path, workdir: Path) -> list[Path]:
     from bayling_local.settings import Settings
-    from bayling_local.store import Store, set_default_model
     from bayling_local.tui.app import BaylingApp
 
-    model = build_model(workdir)
-    Store().add(model, name="tiny-demo")
-    set_default_model("tiny-demo")
-    history, translation, chat = seed_history(workdir / "history.sqlite3")
-    app = BaylingApp(settings=Settings(model="tiny-demo", threads=1), history=history)
+    # The demo model, as a fresh install runs it; one thread keeps it steady on a busy machine.
+    app = BaylingApp(settings=Settings(threads=1, temperature=0.0))
     shots: list[Path] = []
 
     async def shot(name: str) -> None:
@@ -83,26 +56,45 @@ async def take(out: Path, workdir: Path) -> list[Path]:
         to_png(svg, png)
         shots.append(png)
 
+    async def type_text(text: str) -> None:
+        await pilot.press(*[" " if c == " " else c for c in text])
+
+    async def idle() -> None:
+        await pilot.pause(0.2)
+        while app.generating:
+            await pilot.pause(0.1)
+        await pilot.pause(0.3)
+
     async with app.run_test(size=SIZE) as pilot:
         while app.engine is None:
             await pilot.pause(0.05)
         await pilot.pause(0.5)
         app.clear_notifications()
-        await app.translate_view.load_session(translation)
+        await pilot.press("ctrl+t")
+        await type_text("chinese")
+        await pilot.press("enter")
+        await type_text("Every day, the happy cat finds the red apple in the garden.")
+        await pilot.press("enter")
+        await idle()
+        await type_text("now into German")  # the refine box has the focus
+        await pilot.press("enter")
+        await idle()
+        app.clear_notifications()
         await shot("translate")
         await pilot.press("ctrl+t")
-        for char in "ger":
-            await pilot.press(char)
+        await type_text("ger")
         await shot("language-picker")
         await pilot.press("escape")
         await pilot.press("f3")
-        await app.chat_view.load_session(chat)
+        await type_text("In the morning, the old dog sees the blue ball.")
+        await pilot.press("enter")
+        await idle()
+        app.clear_notifications()
         await shot("chat")
         await pilot.press("f4")
         await shot("history")
         await pilot.press("slash")
-        for char in "ballon":
-            await pilot.press(char)
+        await type_text("cat")
         await shot("history-search")
         await pilot.press("f5")
         await shot("models")

@@ -113,6 +113,7 @@ class BaylingApp(App[None]):
         self.model_spec = model
         self.autoload = autoload
         self.remember = remember  # the last language pair, across runs (tests turn it off)
+        self._focus_when_loaded: str | None = None  # a view shown before it was mounted
         try:
             self.theme = self.settings.theme
         except Exception:  # an unknown theme name in the settings: keep the default
@@ -182,7 +183,7 @@ class BaylingApp(App[None]):
         """A view that is mounted (see :meth:`ensure_view` right after start-up)."""
         return self.query_one(f"#{name}-view")
 
-    def mounted_view(self, name: str) -> Any:
+    def mounted_view(self, name: str) -> Any:  # the view classes are imported lazily
         """The view if it is mounted yet, else None."""
         found = self.query(f"#{name}-view")
         return found.first() if found else None
@@ -244,9 +245,22 @@ class BaylingApp(App[None]):
     async def action_show_view(self, name: str) -> None:
         if isinstance(self.screen, TooSmallScreen):
             return
-        view = await self.ensure_view(name)
         self.query_one(TabbedContent).active = name
-        view.focus_input()
+        view = self.mounted_view(name)
+        if view is not None:
+            view.focus_input()
+        else:  # still being mounted just after start-up: it takes the focus when it is
+            self._focus_when_loaded = name
+            self.query_one(f"#{name}", TabPane).query_one(LazyView).start_loading()
+
+    @on(LazyView.Loaded)
+    def _view_loaded(self, message: LazyView.Loaded) -> None:
+        name = self._focus_when_loaded
+        if name is None or message.view.id != f"{name}-view":
+            return
+        self._focus_when_loaded = None
+        if name == self.current_view:
+            self.mounted_view(name).focus_input()
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -38,9 +38,11 @@ if TYPE_CHECKING:
     from ..state import UiState
 
 DETECT_DELAY_S = 0.4
-# Below this terminal height the versions and changes start hidden (F7 shows them), so the
-# source and the translation get the room.
-VERSIONS_MIN_HEIGHT = 30
+# The source and the translation get the room: from this terminal height the versions and
+# changes are shown in full below them, from the next one in 4 lines, and in a shorter
+# terminal they are behind Ctrl+G.
+VERSIONS_FULL_HEIGHT = 30
+VERSIONS_MIN_HEIGHT = 22
 
 
 class TranslateView(Vertical):
@@ -100,6 +102,7 @@ class TranslateView(Vertical):
         self._detect_timer: Timer | None = None
         self.streamed = ""
         self._stream_title = ""
+        self._versions_chosen: bool | None = None  # Ctrl+G's choice; None: by terminal height
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="lang-bar"):
@@ -177,8 +180,18 @@ class TranslateView(Vertical):
 
     def on_mount(self) -> None:
         self._update_language_buttons()
-        if self.app.size.height < VERSIONS_MIN_HEIGHT:
-            self.query_one("#versions-pane").display = False
+        self._fit_versions()
+
+    def on_resize(self) -> None:
+        self._fit_versions()
+
+    def _fit_versions(self) -> None:
+        """Versions below the texts in a tall terminal; behind Ctrl+G in a short one."""
+        height = self.app.size.height
+        pane = self.query_one("#versions-pane")
+        pane.set_class(height < VERSIONS_FULL_HEIGHT, "short")
+        if self._versions_chosen is None:
+            pane.display = height >= VERSIONS_MIN_HEIGHT
 
     @property
     def output(self) -> TextArea:
@@ -613,6 +626,7 @@ class TranslateView(Vertical):
     def action_toggle_versions(self) -> None:
         pane = self.query_one("#versions-pane")
         pane.display = not pane.display
+        self._versions_chosen = pane.display  # the user's choice holds whatever the size
 
     async def load_session(self, record_id: int) -> None:
         """Open a saved translation session from the history."""
