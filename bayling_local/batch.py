@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .decoder import BeamJob, Job, SampleJob
+from .decoder import BeamJob, Decoder, Job, SampleJob
 from .engine import (
     GREEDY,
     Engine,
@@ -274,7 +274,7 @@ class BatchEngine:
         # Without beams every sequence gets its own stream of cells, so a row attends only to
         # its own sequence (a shared pool makes attention grow with the square of the batch);
         # beams fork every step, which a shared pool does by tagging cells instead of copying.
-        self.decoder = engine.reserve(
+        engine.reserve(
             cells=plan.cells,
             max_seqs=self._parallel * max(self._beam, 4) + 1 if self._beam > 1 else self._parallel,
             unified=self._beam > 1,
@@ -289,6 +289,11 @@ class BatchEngine:
     @property
     def parallel(self) -> int:
         return self._parallel
+
+    @property
+    def decoder(self) -> Decoder:
+        """The engine's current decoder (another batch engine may have grown it since)."""
+        return self.engine.decoder
 
     def submit(self, request: DecodeRequest) -> RequestHandle:
         """Queue ``request`` (thread-safe); it starts when a slot is free."""
@@ -449,7 +454,6 @@ class BatchEngine:
     # -- scheduler -------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        decoder = self.decoder
         lock = self.engine.step_lock
         while True:
             with self._cond:
@@ -464,6 +468,7 @@ class BatchEngine:
                     job.cancelled = True
                     job.finish("cancelled")
                 with lock:
+                    decoder = self.decoder  # read under the lock: reserve() may replace it
                     while self._waiting and len(self._live) < self._parallel:
                         handle, job = self._waiting[0]
                         if handle.cancelled:
@@ -479,6 +484,7 @@ class BatchEngine:
                         admitted.append((handle, job))
             try:
                 with lock:
+                    decoder = self.decoder
                     for job, handle in list(self._live.items()):
                         if handle.cancelled:
                             job.cancelled = True
@@ -491,7 +497,7 @@ class BatchEngine:
             except BaseException as exc:  # delivered to every caller, never lost here
                 with lock:
                     for job, handle in list(self._live.items()):
-                        decoder.cancel(job)
+                        self.decoder.cancel(job)
                         handle._fail(exc)
                     self._live.clear()
 

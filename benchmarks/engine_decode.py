@@ -44,9 +44,8 @@ def build_model(workdir: Path) -> Path:
     )
 
 
-def bare_loop(engine: Engine, prompt_tokens: list[int], n: int) -> float:
+def bare_loop(llm, prompt_tokens: list[int], n: int) -> float:
     """Decode tokens/s of the plainest llama-cpp-python loop: ``Llama.generate``, greedy."""
-    llm = engine.llama
     llm.reset()
     tokens = llm.generate(prompt_tokens, temp=0.0, repeat_penalty=1.0)
     next(tokens)  # the first token comes from the prefill
@@ -59,7 +58,7 @@ def bare_loop(engine: Engine, prompt_tokens: list[int], n: int) -> float:
 
 
 def engine_run(engine: Engine, n: int) -> float:
-    engine.llama.reset()  # no KV reuse: the same work as the bare loop
+    engine.decoder.drop_prefix()  # no KV reuse: the same work as the bare loop
     generation = engine.chat(PROMPT, SamplingConfig(max_tokens=n, temperature=0.0, stop=()))
     generation.result()
     if generation.stats.generated_tokens < n:
@@ -76,17 +75,26 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         gguf = args.gguf or build_model(Path(tmp))
+        import llama_cpp
+
         engine = Engine(EngineConfig(gguf, threads=args.threads))
+        llm = llama_cpp.Llama(  # the same file and threads, its own context
+            model_path=str(gguf),
+            n_ctx=engine.n_ctx,
+            n_threads=engine.threads,
+            n_threads_batch=engine.threads,
+            verbose=False,
+        )
         prompt_tokens = engine.tokenize(engine.render(PROMPT))
-        bare_loop(engine, prompt_tokens, 16)  # warm-up
+        bare_loop(llm, prompt_tokens, 16)  # warm-up
         engine_run(engine, 16)
         bare, ours = [], []
         for _ in range(args.runs):
-            bare.append(bare_loop(engine, prompt_tokens, args.tokens))
+            bare.append(bare_loop(llm, prompt_tokens, args.tokens))
             ours.append(engine_run(engine, args.tokens))
         result = {
             "model": str(gguf.name),
-            "threads": engine.llama.n_threads,
+            "threads": engine.threads,
             "tokens": args.tokens,
             "runs": args.runs,
             "bare_tps_median": round(statistics.median(bare), 2),
