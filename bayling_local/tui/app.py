@@ -113,7 +113,6 @@ class BaylingApp(App[None]):
         self.model_spec = model
         self.autoload = autoload
         self.remember = remember  # the last language pair, across runs (tests turn it off)
-        self._focus_when_loaded: str | None = None  # a view shown before it was mounted
         try:
             self.theme = self.settings.theme
         except Exception:  # an unknown theme name in the settings: keep the default
@@ -245,22 +244,9 @@ class BaylingApp(App[None]):
     async def action_show_view(self, name: str) -> None:
         if isinstance(self.screen, TooSmallScreen):
             return
+        view = await self.ensure_view(name)
         self.query_one(TabbedContent).active = name
-        view = self.mounted_view(name)
-        if view is not None:
-            view.focus_input()
-        else:  # still being mounted just after start-up: it takes the focus when it is
-            self._focus_when_loaded = name
-            self.query_one(f"#{name}", TabPane).query_one(LazyView).start_loading()
-
-    @on(LazyView.Loaded)
-    def _view_loaded(self, message: LazyView.Loaded) -> None:
-        name = self._focus_when_loaded
-        if name is None or message.view.id != f"{name}-view":
-            return
-        self._focus_when_loaded = None
-        if name == self.current_view:
-            self.mounted_view(name).focus_input()
+        view.focus_input()
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.message import Message
-from textual.widget import Widget
 from textual.widgets import Label, TextArea
 
 from .textutil import ComposeGuard, printable
@@ -87,19 +86,8 @@ class LazyView(Container):
         self.view_id = view_id
         self._loading: asyncio.Lock | None = None
 
-    class Loaded(Message):
-        """The view is mounted (the app gives it the focus if its tab is showing)."""
-
-        def __init__(self, view: Widget) -> None:
-            super().__init__()
-            self.view = view
-
     def on_mount(self) -> None:
         self.call_after_refresh(self.load)
-
-    def start_loading(self) -> None:
-        """Load now without waiting for it (a key asked for this view before it was ready)."""
-        self.run_worker(self.load(), group="lazy-view")
 
     async def load(self) -> None:
         if self._loading is None:
@@ -108,9 +96,7 @@ class LazyView(Container):
             if self.children:
                 return
             view_class = getattr(importlib.import_module(self.module), self.class_name)
-            view = view_class(self.ctx, id=self.view_id)
-            await self.mount(view)
-        self.post_message(self.Loaded(view))
+            await self.mount(view_class(self.ctx, id=self.view_id))
 
 
 class StatusBar(Horizontal):

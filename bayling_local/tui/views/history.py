@@ -215,7 +215,10 @@ class HistoryView(Vertical):
         self.table.focus()
 
     def on_key(self, event: events.Key) -> None:
-        if event.key == "down" and self.app.focused is self.query_one("#search", Input):
+        if event.key != "down" or not self.is_mounted:
+            return
+        search = self.query("#search")
+        if search and self.app.focused is search.first():
             event.stop()
             self.table.focus()  # Down from the search box moves into the results
 
