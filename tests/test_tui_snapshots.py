@@ -45,12 +45,12 @@ def test_translate_view_with_versions_and_diff(snap_compare, tmp_path):
     assert snap_compare(make_app(history=history), terminal_size=SMALL, run_before=run_before)
 
 
-def test_translate_view_with_versions_shown_at_80x24(snap_compare, tmp_path):
+def test_translate_view_versions_hidden_with_ctrl_g_at_80x24(snap_compare, tmp_path):
     history, translation, _ = seeded(tmp_path)
 
     async def run_before(pilot) -> None:
         await pilot.app.translate_view.load_session(translation)
-        await pilot.press("ctrl+g")  # the versions and changes, below the texts
+        await pilot.press("ctrl+g")  # hide the versions and changes: the texts take it all
         await pilot.pause()
 
     assert snap_compare(make_app(history=history), terminal_size=SMALL, run_before=run_before)
