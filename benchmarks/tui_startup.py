@@ -12,7 +12,7 @@ ready for typing has been written:
 Python's own start-up and every import are included in both. The result is the median of each
 and the ratio of the medians (goal: at most 1.5). Usage:
 
-    python benchmarks/tui_startup.py [--runs 9]
+    python benchmarks/tui_startup.py [--runs 9] [--plot docs/benchmarks/tui_startup.png]
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def one_run(kind: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--plot", type=Path, help="also draw every start of both apps (PNG)")
     args = parser.parse_args()
     one_run("ours")  # warm the file cache (byte-compiled modules), as a second start would be
     one_run("minimal")
@@ -91,6 +92,30 @@ def main() -> None:
         "minimal_s": [round(t, 3) for t in times["minimal"]],
     }
     print(json.dumps(result))
+    if args.plot:
+        plot(times, result, args.plot)
+
+
+def plot(times: dict[str, list[float]], result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for row, kind in enumerate(("minimal", "ours")):
+        values = times[kind]
+        ax.scatter(values, [row] * len(values), alpha=0.6, label=f"{kind} (each start)")
+        median = result[f"{kind}_median_s"]
+        ax.plot([median, median], [row - 0.3, row + 0.3], color="black")
+    ax.set_yticks([0, 1], ["minimal Textual app", "bayling-local"])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlabel("seconds from spawn to first usable frame (line: median)")
+    ax.set_title(f"TUI start-up: ratio of medians {result['ratio']} (goal <= {GOAL_RATIO})")
+    ax.set_xlim(left=0)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
