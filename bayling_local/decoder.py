@@ -385,9 +385,7 @@ class BeamJob(Job):
                     parents[parent].met, parents[parent].progress, token
                 )
                 if len(met) < len(self.constraints):
-                    if token in stop_ids:
-                        continue  # may not end before every constraint is met
-                    ends = False  # a stop string before the constraints: keep going
+                    continue  # may not end (token or stop string) before every phrase is met
             if ends:
                 if rank < self.width or self.constraints:
                     self._add_hypothesis(tokens, score / gen_len, decoder)

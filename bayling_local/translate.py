@@ -183,12 +183,14 @@ class Translator:
         """Translate ``text``; ``on_text`` receives the output as it is produced, layout included.
 
         With ``parallel`` > 1 (and more than one line), a beam, or alternatives, the lines are
-        translated together on the batch engine and each line is written as soon as it and
+        translated together on the batch engine (where ``constraints`` are also enforced by
+        constrained beam search) and each line is written as soon as it and
         every line before it are done; otherwise the translation streams token by token.
         """
         try:
             lines_with_text = sum(1 for line in split_lines(text) if line.body)
-            if beam > 1 or n_best > 1 or ((self.parallel or 1) > 1 and lines_with_text > 1):
+            batched = (self.parallel or 1) > 1 and lines_with_text > 1
+            if beam > 1 or n_best > 1 or batched:
                 return self._translate_lines(
                     text, target, source, constraints, on_text, cancel, beam, n_best
                 )
