@@ -350,7 +350,7 @@ class BaylingApp(App[None]):
         from .model_session import ModelSession
 
         try:
-            engine, resolved = ModelSession.load(spec, settings)
+            runtime = ModelSession.load(spec, settings)
         except BaylingError as exc:
             failure = ModelSession.failure(spec, settings, exc)
             self.post_message(ModelLoadFailed(token, failure.error, no_model=failure.no_model))
@@ -358,7 +358,9 @@ class BaylingApp(App[None]):
         except Exception as exc:  # a bug or an unexpected llama.cpp failure: keep the app up
             self.post_message(ModelLoadFailed(token, f"could not load the model: {exc}"))
             return
-        self.post_message(ModelLoaded(token, engine, resolved))
+        self.post_message(
+            ModelLoaded(token, runtime.engine, runtime.resolved, notices=runtime.notices)
+        )
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         model = self.ctx.model
@@ -381,8 +383,8 @@ class BaylingApp(App[None]):
             f"tokens (loaded in {seconds:.1f} s)",
             title="Model loaded",
         )
-        if message.resolved.is_demo:
-            self.notify(message.resolved.demo_notice, severity="warning", timeout=12)
+        for notice in message.notices:  # the demo model, threads clamped to the cores
+            self.notify(notice, severity="warning", timeout=12)
         self._start_next()
 
     def on_model_load_failed(self, message: ModelLoadFailed) -> None:

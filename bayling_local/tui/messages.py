@@ -8,7 +8,7 @@ the app for what only it can do (load a model, generate, open a session) with me
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
@@ -61,11 +61,14 @@ class SourceDetected(Message):
 
 
 class ModelLoaded(Message):
-    def __init__(self, token: int, engine: Engine, resolved: ResolvedModel) -> None:
+    def __init__(
+        self, token: int, engine: Engine, resolved: ResolvedModel, *, notices: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self.token = token
         self.engine = engine
         self.resolved = resolved
+        self.notices = list(notices)
 
 
 class ModelLoadFailed(Message):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import BaylingError, ModelError
@@ -18,6 +18,7 @@ from ..errors import BaylingError, ModelError
 if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats, SamplingConfig
     from ..interactive import Reply
+    from ..runtime import Runtime
     from ..settings import Settings
     from ..store import ResolvedModel
     from .messages import Generate
@@ -71,12 +72,14 @@ class ModelSession:
         return self._token
 
     @staticmethod
-    def load(spec: str | None, settings: Settings) -> tuple[Engine, ResolvedModel]:
-        """Resolve and load the model (blocking: call it in a thread). Raises BaylingError."""
-        from ..store import resolve_model
+    def load(spec: str | None, settings: Settings) -> Runtime:
+        """Resolve and load the model (blocking: call it in a thread). Raises BaylingError.
 
-        resolved = resolve_model(spec or settings.model)
-        return engine_for(resolved, settings), resolved
+        The one settings -> engine path the CLI, ``serve`` and training use too.
+        """
+        from ..runtime import load_runtime
+
+        return load_runtime(settings, model=spec)
 
     @staticmethod
     def failure(spec: str | None, settings: Settings, exc: BaylingError) -> LoadFailure:
@@ -163,38 +166,18 @@ class ModelSession:
             self._cancel.set()
 
 
-# --- settings -> engine and sampling -----------------------------------------------------------
-
-
-def engine_for(resolved: ResolvedModel, settings: Settings) -> Engine:
-    """Load ``resolved`` with the engine settings (threads, GPU layers, context)."""
-    from ..engine import Engine, EngineConfig
-
-    return Engine(
-        EngineConfig(
-            model_path=resolved.path,
-            context=settings.context,
-            threads=settings.threads,
-            gpu_layers=settings.gpu_layers,
-        )
-    )
+# --- settings -> sampling (runtime.py is the one place that maps them) -------------------------
 
 
 def chat_sampling(settings: Settings) -> SamplingConfig:
     """Chat replies sample with the user's temperature, top-p, top-k and repeat penalty."""
-    from ..engine import SamplingConfig
+    from ..runtime import sampling_configs
 
-    return SamplingConfig(
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        top_k=settings.top_k,
-        repeat_penalty=settings.repeat_penalty,
-    )
+    return sampling_configs(settings).chat
 
 
 def translation_sampling(settings: Settings) -> SamplingConfig:
     """Translations are greedy; only the reply length comes from the settings."""
-    from ..translate import TRANSLATION_SAMPLING
+    from ..runtime import sampling_configs
 
-    return replace(TRANSLATION_SAMPLING, max_tokens=settings.max_tokens)
+    return sampling_configs(settings).translation
