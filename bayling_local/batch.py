@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .decoder import BeamJob, Decoder, Job, SampleJob
 from .engine import (
@@ -345,12 +346,13 @@ class BatchEngine:
                 limit = max(limit, min(room, sum(len(c) for c in constraints) + 1))
             # never more beams than the decoder has sequences (a request would wait forever)
             width = max(1, min(width, self.decoder.max_seqs))
-            job: Job = BeamJob(tokens, limit, width, min(request.n_best, width), stops, constraints)
-            job.required_text = tuple(p for p in request.required if p)  # type: ignore[attr-defined]
+            beams = BeamJob(tokens, limit, width, min(request.n_best, width), stops, constraints)
+            beams.required_text = tuple(p for p in request.required if p)
+            job: Job = beams
         else:
             job = SampleJob(tokens, limit, to_native(request.sampling), stops)
-            job.on_text = handle._emit  # type: ignore[attr-defined]
-            job.limit_reason = reason  # type: ignore[attr-defined]
+            job.on_text = handle._emit
+            job.limit_reason = reason
         job.on_finish = lambda done: self._finished(done, handle)
         handle._job = job  # type: ignore[attr-defined]
         return job
@@ -386,14 +388,15 @@ class BatchEngine:
         self,
         messages: Sequence[Message],
         sampling: SamplingConfig = GREEDY,
-        **kw: object,
+        *,
+        stops: Sequence[str] = (),
+        **kw: Any,
     ) -> RequestHandle:
         """Render a conversation and queue it with the format's stop strings."""
-        extra = tuple(kw.pop("stops", ()))  # type: ignore[call-overload]
         stops = tuple(
-            dict.fromkeys((*self.engine.prompt_format.stop_strings, *sampling.stop, *extra))
+            dict.fromkeys((*self.engine.prompt_format.stop_strings, *sampling.stop, *stops))
         )
-        request = DecodeRequest(self.engine.render(messages), sampling, stops, **kw)  # type: ignore[arg-type]
+        request = DecodeRequest(self.engine.render(messages), sampling, stops, **kw)
         return self.submit(request)
 
     def run(
@@ -513,7 +516,7 @@ class BatchEngine:
 
 
 def job_required(job: BeamJob) -> tuple[str, ...]:
-    return getattr(job, "required_text", ())
+    return job.required_text
 
 
 def _cut_at_stops(text: str, stops: Sequence[str], required: Sequence[str] = ()) -> str:

@@ -304,6 +304,7 @@ class BeamJob(Job):
         self.finished_hyps: list[Hypothesis] = []
         self.step_no = 0
         self.results: list[Hypothesis] = []
+        self.required_text: tuple[str, ...] = ()  # the phrases as text (to cut at stops)
 
     def n_seqs(self) -> int:
         return self.width
@@ -441,8 +442,8 @@ class BeamJob(Job):
                 parents[index].met, parents[index].progress, token
             )
             banked.setdefault(self._met_tokens(met, progress), []).append((score, index, token))
-        for bank in banked.values():
-            bank.sort(key=lambda c: -c[0])
+        for members in banked.values():
+            members.sort(key=lambda c: -c[0])
         # dynamic beam allocation: an equal share of the N slots per bank, most met first;
         # slots a bank cannot fill pass to the next ones
         order = sorted(banked, reverse=True)
@@ -596,7 +597,7 @@ class Decoder:
             import llama_cpp as L
 
             n = L.llama_token_to_piece(self.model.vocab, token, self._buf, 256, 0, False)
-            data = bytes(self._buf[: max(0, n)])
+            data = self._buf.raw[: max(0, n)]
             self._pieces[token] = data
         return data
 
@@ -757,12 +758,12 @@ class Decoder:
         n = 0
         owners: list[tuple[Job, list[int]]] = []
         token, pos, logits, seqs = self._token, self._pos, self._logits, self._seq
-        wanted = []
+        wanted: list[tuple[int, int, int, int, int]] = []
         rows_of: list[list[int]] = []
         for index, job in enumerate(decoding):
-            rows = job.decode_rows()
-            rows_of.append([0] * len(rows))
-            wanted.extend((s, t, p, index, k) for k, (t, p, s) in enumerate(rows))
+            job_rows = job.decode_rows()
+            rows_of.append([0] * len(job_rows))
+            wanted.extend((s, t, p, index, k) for k, (t, p, s) in enumerate(job_rows))
         wanted.sort()  # rows in sequence-id order: consecutive ids share a ubatch (_release)
         for s, t, p, index, k in wanted:
             token[n] = t
