@@ -179,6 +179,8 @@ def run_batched_bench(
             ",".join(map(str, sizes)),
             "--output-format",
             "jsonl",
+            "-fa",
+            "off",  # as the engine's decoder runs (flash attention off: see docs/ENGINE.md)
         ],
         check=True,
         capture_output=True,
