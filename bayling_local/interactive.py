@@ -20,7 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from .errors import Cancelled, UsageError
 from .languages import Language
@@ -252,10 +252,13 @@ class InteractiveSession:
                 request = message.content
             elif message.role == "assistant":
                 parent = index_of.get(message.parent_id) if message.parent_id is not None else None
-                status = message.status if message.status in ("done", "stopped", "cut") else "done"
+                status = cast(
+                    VersionStatus,
+                    message.status if message.status in ("done", "stopped", "cut") else "done",
+                )
                 session.versions.append(
                     Version(message.content, request, parent, status, None, message.id)
-                )  # type: ignore[arg-type]
+                )
                 index_of[message.id] = len(session.versions) - 1
         if session.versions:
             session.current = index_of.get(record.current_version or -1, len(session.versions) - 1)
