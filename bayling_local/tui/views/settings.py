@@ -133,6 +133,11 @@ class SettingsView(VerticalScroll):
             yield Button("Save (Ctrl+S)", id="save", variant="primary")
         yield Label("", id="settings-note", classes="hint")
 
+    def on_mount(self) -> None:
+        if self.app.is_headless:  # tests and snapshots: no blinking cursor, reproducible frames
+            for field in self.query(Input):
+                field.cursor_blink = False
+
     def _stored(self) -> Settings:
         """The settings file's own values (environment overrides are not written back)."""
         try:
