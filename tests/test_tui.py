@@ -303,7 +303,7 @@ def test_chat_escape_stops_a_reply_and_keeps_it_marked(slow_gguf):
             await wait_for(pilot, lambda: app.engine is not None)
             await pilot.press("f3")
             view = app.chat_view
-            await type_text(pilot, "Tell me a long story")
+            await type_text(pilot, "Once upon a time")
             await pilot.press("enter")
             await wait_for(
                 pilot,
