@@ -202,7 +202,7 @@ def _safetensors_loader(path: Path, offset: int, dtype: str, shape: tuple[int, .
         try:
             with open(path, "rb") as handle:
                 handle.seek(offset + start * row_values * np_dtype.itemsize)
-                got = handle.readinto(memoryview(data).cast("B"))
+                got = handle.readinto(data.data.cast("B"))
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
         if got != data.nbytes:

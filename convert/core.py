@@ -195,7 +195,7 @@ def write_gguf(path: Path, plan: ConversionPlan, *, show_progress: bool = True) 
             for tensor in plan.tensors:
                 _pad(handle)
                 for chunk in tensor.chunks():
-                    _write_bytes(handle, memoryview(chunk).cast("B"))
+                    _write_bytes(handle, chunk.data.cast("B"))
                     bar.advance(chunk.nbytes)
                     del chunk
             _pad(handle)

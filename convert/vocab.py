@@ -134,14 +134,14 @@ def _read_spm(directory: Path, spec: LlamaSpec) -> Vocab:
     from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
     path = directory / "tokenizer.model"
-    proto = model_pb2.ModelProto()
+    proto = model_pb2.ModelProto()  # type: ignore[attr-defined]
     try:
         proto.ParseFromString(path.read_bytes())
     except (OSError, DecodeError):
         raise InputError(f"{path} is not a SentencePiece model") from None
     if not proto.pieces:
         raise InputError(f"{path} is not a SentencePiece model (no pieces)")
-    if proto.trainer_spec.model_type != model_pb2.TrainerSpec.BPE:
+    if proto.trainer_spec.model_type != model_pb2.TrainerSpec.BPE:  # type: ignore[attr-defined]
         raise InputError(
             f"{path} is not a BPE SentencePiece model as LLaMA's is; llama.cpp cannot run it"
         )
@@ -192,9 +192,9 @@ def _add_extra_tokens(
         for text, index in read_json(path).items():
             added[int(index)] = (text, False)
     for index, data in (_tokenizer_config(directory).get("added_tokens_decoder") or {}).items():
-        text = _token_text(data)
-        if text is not None:
-            added[int(index)] = (text, bool(data.get("special", False)))
+        token_text = _token_text(data)
+        if token_text is not None:
+            added[int(index)] = (token_text, bool(data.get("special", False)))
     for index in sorted(added):
         text, special = added[index]
         if index < len(tokens):

@@ -10,6 +10,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -212,7 +213,7 @@ def translate_command(
         sys.stdout.flush()
         return
     if as_json:
-        payload = {
+        payload: dict[str, Any] = {
             "source": source_lang.code if source_lang else None,
             "target": target_lang.code,
             "translation": result.text,
