@@ -9,4 +9,7 @@ if ! command -v tmux >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ 
 fi
 python3 -m pip install -q torch==2.13.0
 python3 -m pip install -q -e ".[dev]"
+# Static checks first (a minute together): types on the package, and every import declared.
+python3 -m mypy bayling_local
+NO_COLOR=1 python3 -m deptry .
 exec python3 -m pytest -q -p no:cacheprovider "$@"
