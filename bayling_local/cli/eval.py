@@ -151,10 +151,14 @@ def score_command(
 
 
 def _check_beam_parallel(beam: int, parallel: int | None) -> None:
-    if not 1 <= beam <= 16:
-        raise UsageError(f"--beam {beam}: beam must be between 1 and 16")
-    if parallel is not None and not 1 <= parallel <= 64:
-        raise UsageError(f"--parallel {parallel}: parallel must be between 1 and 64")
+    """The settings' own rules for beam and parallel, named by their flags."""
+    from ..settings import SettingValueError, check_setting
+
+    for name, value in (("beam", beam), ("parallel", parallel)):
+        try:
+            check_setting(name, value)
+        except SettingValueError as exc:
+            raise UsageError(f"--{name} {value}: {exc.reason}") from None
 
 
 @eval_group.command("translate")
