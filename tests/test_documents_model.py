@@ -87,7 +87,7 @@ def test_every_format_keeps_its_structure_with_a_real_model(scripted) -> None:
     for name, data in documents.items():
         output, summary = _run(name, data, scripted)
         outputs[name] = output
-        assert summary.translated == summary.segments > 0, name
+        assert summary.translated + summary.kept == summary.segments > 0, name
         assert summary.placeholders_required == 0 or summary.second_pass, name
     check_structure(documents, outputs, "Hallo Welt!")
 
@@ -219,14 +219,14 @@ def test_second_run_translates_nothing_and_gives_the_same_bytes(noisy, tmp_path:
     source = tmp_path / "README.md"
     source.write_text(MARKDOWN, encoding="utf-8")
     first, out1 = translate_document(source, tmp_path / "a.md", noisy, options)
-    assert first.translated == first.segments and first.cached == 0
+    assert first.translated + first.kept == first.segments and first.cached == 0
     second, out2 = translate_document(source, tmp_path / "b.md", noisy, options)
-    assert second.translated == 0 and second.cached == second.segments
+    assert second.translated == 0 and second.cached + second.kept == second.segments
     assert out1 == out2 == (tmp_path / "b.md").read_bytes()
     # A changed document translates only what changed.
     source.write_text(MARKDOWN.replace("A quoted remark.", "A new remark."), encoding="utf-8")
     third, _ = translate_document(source, tmp_path / "c.md", noisy, options)
-    assert third.translated == 1 and third.cached == third.segments - 1
+    assert third.translated == 1 and third.cached + third.kept == third.segments - 1
     # Another target language is another key.
     fourth, _ = translate_document(
         source, tmp_path / "d.md", noisy, replace(options, target=resolve("fr"))
@@ -278,3 +278,13 @@ def test_forced_continuation_writes_the_term_where_its_source_was(scripted) -> N
     assert text.startswith("Hallo Wetter") and "⟦1⟧" in text
     assert cut_at("Hallo schöne Welt", 0.5, spaced=True) == "Hallo"
     assert cut_at("你好世界", 0.5, spaced=False) == "你好"
+
+
+def test_segments_with_nothing_to_translate_never_reach_the_model(scripted) -> None:
+    """A table cell of inline code or a lone number is kept as it is, not "translated"."""
+    data = b"| Name | Value |\n|---|---|\n| `--threads` | 42 |\n| The cat sleeps. | `x` |\n"
+    output, summary = _run("t.md", data, scripted)
+    assert output.decode() == (
+        "| Hallo Welt! | Hallo Welt! |\n|---|---|\n| `--threads` | 42 |\n| Hallo Welt! | `x` |\n"
+    )
+    assert (summary.translated, summary.kept, summary.segments) == (3, 3, 6)

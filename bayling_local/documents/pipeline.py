@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from .constrained import append_missing, forced_continuation
 from .formats import Format, format_for, load
 from .glossary import Glossary, contains
 from .memory import TranslationMemory, segment_key
-from .model import OPEN, Block, tokens_in
+from .model import OPEN, Block, split_tokens, tokens_in
 from .segmentation import Sentence, join_sentences, split_sentences, unspaced
 
 
@@ -97,6 +98,7 @@ class DocumentSummary:
     segments: int = 0
     cached: int = 0
     translated: int = 0
+    kept: int = 0  # segments with nothing to translate (inline code, numbers): left as they are
     generated_tokens: int = 0
     truncated: int = 0
     seconds: float = 0.0
@@ -111,7 +113,8 @@ class DocumentSummary:
         """The one-line summary printed at the end."""
         parts = [
             f"{self.output or 'stdout'}: {self.segments} segments",
-            f"{self.translated} translated, {self.cached} from memory",
+            f"{self.translated} translated, {self.cached} from memory"
+            + (f", {self.kept} kept as they are" if self.kept else ""),
             f"{self.seconds:.1f}s",
         ]
         if self.translated and self.seconds > 0:
@@ -236,6 +239,12 @@ def _units(
     return units, layouts
 
 
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds anything to translate: a letter outside its placeholders."""
+    plain = "".join(part for part in split_tokens(text) if part not in tokens_in(part))
+    return any(unicodedata.category(char).startswith("L") for char in plain)
+
+
 def _clean(source: str, translated: str) -> str:
     """A translation shaped like its source: no stray newlines in a one-line segment."""
     text = "".join(c for c in translated if c in "\t\n" or not _is_control(c)).strip()
@@ -312,10 +321,16 @@ def translate_bytes(
         remember(unit)
         report(state)
 
+    for unit in units:  # a cell of code or a lone number: nothing for the model to do
+        if not has_words(unit.text):
+            unit.translation = unit.text
+            summary.kept += 1
+            state.done += 1
     try:
         if options.context <= 0:
             for unit in units:
-                recall(unit)
+                if unit.translation is None:
+                    recall(unit)
             if memory is not None:
                 memory.touch()
             report(state)
@@ -326,7 +341,7 @@ def translate_bytes(
             done_pairs: list[tuple[str, str]] = []
             for unit in units:
                 unit.history = done_pairs[-options.context :]
-                if not recall(unit):
+                if unit.translation is None and not recall(unit):
                     _first_pass([unit], translator, options, source, finished, cancel)
                 report(state)
                 if unit.translation is None:
