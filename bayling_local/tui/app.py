@@ -29,7 +29,10 @@ from ..errors import BaylingError
 from ..settings import Settings, load_settings
 from .context import AppContext
 from .messages import (
+    CancelDocument,
     DefaultModelChanged,
+    DocumentFinished,
+    DocumentProgressed,
     Generate,
     GenerationFinished,
     LanguagesChanged,
@@ -41,6 +44,7 @@ from .messages import (
     StreamDone,
     StreamFailed,
     ThemePreview,
+    TranslateDocument,
 )
 from .screens import HelpScreen, NoModelScreen, TooSmallScreen
 from .textutil import Batcher
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats
     from ..history import History
     from ..interactive import Reply
+    from .document_job import DocumentJob, JobProgress
     from .messages import Run
 
 MIN_SIZE = (60, 20)
@@ -401,6 +406,12 @@ class BaylingApp(App[None]):
             self._start_next()  # the previous model is still loaded: it serves the queue
         else:
             for request in model.drop_queued():
+                if isinstance(request, TranslateDocument):
+                    self.notify(
+                        f"{request.job.path_in.name} was not translated: the model did not load",
+                        severity="error",
+                    )
+                    continue
                 request.target.post_message(
                     StreamFailed(f"the model did not load: {message.error}")
                 )
@@ -457,9 +468,12 @@ class BaylingApp(App[None]):
         if request is not None:
             self._start(request)
 
-    def _start(self, request: Generate) -> None:
+    def _start(self, request: Generate | TranslateDocument) -> None:
         model = self.ctx.model
         assert model.engine is not None
+        if isinstance(request, TranslateDocument):
+            self._start_document(request)
+            return
         settle_memory()  # the user just pressed Enter: a good moment for a full collection
         hold_full_collections(True)
         cancel = model.start(request.target)
@@ -503,6 +517,113 @@ class BaylingApp(App[None]):
                 self.status.set_speed(f"{reply.stats.decode_tps:.1f} tok/s")
             if model.engine is not None and reply.context_used is not None:
                 self.status.set_context(f"ctx {reply.context_used}/{model.engine.n_ctx}")
+        self._start_next()
+
+    # -- documents (issue 11): one file translated whole, on the same engine ---------------
+
+    @on(TranslateDocument)
+    def _document_requested(self, message: TranslateDocument) -> None:
+        message.stop()
+        model = self.ctx.model
+        if model.loading:  # it runs on the model being loaded, once it is ready
+            model.queue(message)
+            self._show_loading()
+        elif model.generating:
+            self.notify(
+                "A reply or a document is being translated; wait for it or stop it with Esc",
+                severity="warning",
+            )
+        elif model.engine is None:
+            self.notify(model.unavailable_reason() or "no model", severity="error")
+        else:
+            self._start(message)
+
+    def _start_document(self, request: TranslateDocument) -> None:
+        model = self.ctx.model
+        assert model.engine is not None
+        cancel = model.start(request.job)
+        self.status.set_state(f"{request.job.path_in.name}: starting… Esc cancels")
+        self._document_worker(request.job, model.engine, self.settings, cancel)
+
+    @work(thread=True, group="generate", exit_on_error=False)
+    def _document_worker(
+        self, job: DocumentJob, engine: Engine, settings: Settings, cancel: threading.Event
+    ) -> None:
+        from ..errors import Cancelled
+        from .document_job import cancelled_line, run_document
+
+        last: list[JobProgress | None] = [None]
+
+        def progress(state: JobProgress) -> None:
+            last[0] = state
+            self.post_message(DocumentProgressed(job, state))
+
+        try:
+            summary = run_document(job, engine, settings, progress=progress, cancel=cancel)
+        except Cancelled:
+            self.post_message(DocumentFinished(job, error=cancelled_line(last[0]), cancelled=True))
+            return
+        except BaylingError as exc:
+            self.post_message(DocumentFinished(job, error=exc.message))
+            return
+        except Exception as exc:  # never let a bug take the app down with a traceback
+            self.post_message(DocumentFinished(job, error=f"unexpected error: {exc!r}"))
+            return
+        self.post_message(DocumentFinished(job, summary=summary))
+
+    @on(DocumentProgressed)
+    def _document_progressed(self, message: DocumentProgressed) -> None:
+        if self.ctx.model.running is message.job:
+            self.status.set_state(message.progress.line(message.job.path_in.name))
+
+    @on(CancelDocument)
+    def _document_cancel(self) -> None:
+        self.action_stop()
+
+    @on(DocumentFinished)
+    def _document_finished(self, message: DocumentFinished) -> None:
+        from .document_job import history_text
+
+        model = self.ctx.model
+        if model.running is not message.job:
+            return
+        model.finish(None)
+        self.status.set_state("")
+        job = message.job
+        name = job.path_in.name
+        if message.summary is None:
+            if message.cancelled:
+                self.notify(f"{name}: {message.error}", title="Document", severity="warning")
+            else:
+                self.notify(
+                    f"{name}: {message.error}",
+                    title="Document not translated",
+                    severity="error",
+                    timeout=15,
+                )
+            self._start_next()
+            return
+        summary = message.summary
+        self.notify(summary.line(), title=f"Translated {name}", timeout=15)
+        try:
+            session = self.history.new_session(
+                "translate",
+                f"Document {name}",
+                model=model.label,
+                source_lang=summary.source,
+                target_lang=summary.target,
+                source_text=str(job.path_in),
+            )
+            self.history.add_message(
+                session, "user", f"Translate the document {job.path_in} into {job.target.name}"
+            )
+            record = self.history.add_message(session, "assistant", history_text(job, summary))
+            self.history.update_session(session, current_version=record)
+        except BaylingError as exc:
+            self.notify(exc.message, title="History", severity="warning")
+        history = self.mounted_view("history")
+        if history is not None:
+            history.refresh_list()
         self._start_next()
 
     def action_stop(self) -> None:

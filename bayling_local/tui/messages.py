@@ -16,11 +16,13 @@ from textual.message import Message
 if TYPE_CHECKING:
     from textual.widget import Widget
 
+    from ..documents import DocumentSummary
     from ..engine import Engine
     from ..interactive import Reply
     from ..languages import Language
     from ..settings import Settings
     from ..store import ResolvedModel
+    from .document_job import DocumentJob, JobProgress
 
 
 class StreamChunk(Message):
@@ -174,3 +176,45 @@ class LanguagesChanged(Message):
         super().__init__()
         self.source = source
         self.target = target
+
+
+class TranslateDocument(Message):
+    """Translate a whole document file.
+
+    Like :class:`Generate`, it waits for a model that is still loading; it runs on the same
+    engine, one job or reply at a time, and Esc cancels it.
+    """
+
+    def __init__(self, job: DocumentJob) -> None:
+        super().__init__()
+        self.job = job
+
+
+class CancelDocument(Message):
+    """Cancel the document being translated (the finished segments stay in the memory)."""
+
+
+class DocumentProgressed(Message):
+    """From the document worker: segments done so far."""
+
+    def __init__(self, job: DocumentJob, progress: JobProgress) -> None:
+        super().__init__()
+        self.job = job
+        self.progress = progress
+
+
+class DocumentFinished(Message):
+    """From the document worker: the summary, or the error line (``cancelled``: by the user)."""
+
+    def __init__(
+        self,
+        job: DocumentJob,
+        summary: DocumentSummary | None = None,
+        error: str | None = None,
+        cancelled: bool = False,
+    ) -> None:
+        super().__init__()
+        self.job = job
+        self.summary = summary
+        self.error = error
+        self.cancelled = cancelled

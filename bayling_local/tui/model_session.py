@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
     from ..settings import Settings
     from ..store import ResolvedModel
-    from .messages import Generate
+    from .messages import Generate, TranslateDocument
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class ModelSession:
         self.running: object | None = None  # the view the running generation streams to
         self._token = 0
         self._cancel: threading.Event | None = None
-        self._queue: deque[Generate] = deque()
+        self._queue: deque[Generate | TranslateDocument] = deque()
 
     # -- state the views read ------------------------------------------------------------
 
@@ -121,15 +121,15 @@ class ModelSession:
 
     # -- generating ----------------------------------------------------------------------
 
-    def queue(self, request: Generate) -> int:
+    def queue(self, request: Generate | TranslateDocument) -> int:
         """Hold a request until the model is loaded; returns how many are waiting."""
         self._queue.append(request)
         return len(self._queue)
 
-    def next_queued(self) -> Generate | None:
+    def next_queued(self) -> Generate | TranslateDocument | None:
         return self._queue.popleft() if self._queue else None
 
-    def drop_queued(self) -> list[Generate]:
+    def drop_queued(self) -> list[Generate | TranslateDocument]:
         """Every waiting request (the load failed: each gets told)."""
         dropped = list(self._queue)
         self._queue.clear()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from rich.text import Text
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -282,3 +283,97 @@ class TooSmallScreen(Screen[None]):
             f"{self.need[0]}×{self.need[1]}.\nMake the window larger (or the font smaller).\n"
             "Ctrl+Q quits."
         )
+
+
+class DocumentDialog(ModalScreen["tuple[Path, Path] | None"]):
+    """Which document to translate, and where to write it (``NAME.<target>.EXT`` by default).
+
+    ``check(path_in, path_out)`` returns why the pair cannot be translated (shown in the
+    dialog, which stays open) or None. Enter in the input box moves to the output box; Enter
+    there starts; Esc cancels.
+    """
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(
+        self,
+        languages: str,
+        target: str,
+        check: Callable[[Path, Path], str | None],
+        *,
+        value: str = "",
+    ) -> None:
+        super().__init__()
+        self.languages = languages
+        self.target = target
+        self.check = check
+        self.value = value
+        self._output_edited = False
+        self._filling = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="ask document"):
+            yield Label("Translate a document", classes="title")
+            yield Static(
+                Text(
+                    f"{self.languages} · .md .srt .vtt .html .docx .epub .po .xliff .txt; "
+                    "the output is written when the whole document is done"
+                ),
+                classes="help-text",
+            )
+            yield Label("Document")
+            yield Input(value=self.value, placeholder="path/to/file.md", id="doc-input")
+            yield Label("Output")
+            yield Input(placeholder="NAME.<target>.EXT beside the document", id="doc-output")
+            yield Label("", id="doc-error")
+            yield Label("Enter: next / translate · Esc: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#doc-error", Label).display = False
+        if self.value:
+            self._fill_output(self.value)
+        self.query_one("#doc-input", Input).focus()
+
+    def _fill_output(self, value: str) -> None:
+        from .document_job import default_output
+
+        text = value.strip()
+        output = self.query_one("#doc-output", Input)
+        new = str(default_output(Path(text).expanduser(), self.target)) if text else ""
+        if new != output.value:
+            self._filling = True  # a Changed event follows: not the user's edit
+            output.value = new
+
+    @on(Input.Changed, "#doc-input")
+    def _input_changed(self, event: Input.Changed) -> None:
+        if not self._output_edited:
+            self._fill_output(event.value)
+
+    @on(Input.Changed, "#doc-output")
+    def _output_changed(self) -> None:
+        if self._filling:
+            self._filling = False
+        else:
+            self._output_edited = True
+
+    @on(Input.Submitted, "#doc-input")
+    def _input_submitted(self) -> None:
+        self.query_one("#doc-output", Input).focus()
+
+    @on(Input.Submitted, "#doc-output")
+    def _output_submitted(self) -> None:
+        self.submit()
+
+    def submit(self) -> None:
+        path_in = self.query_one("#doc-input", Input).value.strip()
+        path_out = self.query_one("#doc-output", Input).value.strip()
+        error = self.query_one("#doc-error", Label)
+        if not path_in or not path_out:
+            problem: str | None = "Give the document and the output file"
+        else:
+            problem = self.check(Path(path_in).expanduser(), Path(path_out).expanduser())
+        if problem:
+            error.update(Text(problem))
+            error.display = True
+            return
+        self.dismiss((Path(path_in).expanduser(), Path(path_out).expanduser()))
