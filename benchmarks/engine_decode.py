@@ -32,8 +32,8 @@ PROMPT = [
 
 
 def build_model(workdir: Path) -> Path:
-    from convert import convert_checkpoint
-    from tests.tiny import TinyShape, make_tiny_checkpoint
+    from bayling_convert import convert_checkpoint
+    from tests.support.tiny import TinyShape, make_tiny_checkpoint
 
     shape = TinyShape(
         hidden_size=768, intermediate_size=2048, num_layers=12, num_heads=12, context_length=2048

@@ -36,7 +36,7 @@ TAIL = 6  # the last letters typed, which must appear together on the screen
 
 
 def build_model() -> Path:
-    from tests.tiny import TinyShape, make_tiny_checkpoint, make_tiny_gguf
+    from tests.support.tiny import TinyShape, make_tiny_checkpoint, make_tiny_gguf
 
     out = CACHE / "tui-latency-model-8k"
     gguf = out / "tiny-spm-f32.gguf"

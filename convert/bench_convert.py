@@ -1,7 +1,7 @@
 """Benchmark: convert a >=1B-parameter random LLaMA checkpoint and measure time and memory.
 
-    python -m convert.bench_convert                  # TinyLlama-1.1B shape, fp16, 4 shards
-    python -m convert.bench_convert --outtype q8_0 --quant Q4_K_M --keep
+    python -m bayling_convert.bench_convert                  # TinyLlama-1.1B shape, fp16, 4 shards
+    python -m bayling_convert.bench_convert --outtype q8_0 --quant Q4_K_M --keep
 
 The checkpoint is made on the spot, shard by shard and tensor by tensor, with random fp16
 weights written straight into safetensors files (so making it needs little memory either), and

@@ -228,7 +228,7 @@ def convert_checkpoint(
     """Convert a LLaMA-family Hugging Face checkpoint to a GGUF at ``out_path``.
 
     ``outtype`` is the type convert writes itself (f32, f16, bf16, q8_0); ``quant`` then
-    quantizes with llama.cpp to any type of :data:`convert.quantize.QUANT_TYPES` (the
+    quantizes with llama.cpp to any type of :data:`bayling_convert.quantize.QUANT_TYPES` (the
     intermediate file is removed). ``base_dir`` applies a v1.0 weight delta. Raises
     :class:`~bayling_local.errors.BaylingError` subclasses with one-line messages.
     """

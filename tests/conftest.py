@@ -4,7 +4,7 @@ Session-scoped tiny models (each built once per test session, in about a second)
 
 - ``tiny_spm_checkpoint`` / ``tiny_bpe_checkpoint``: Hugging Face directories of random
   LLaMA-architecture models with a SentencePiece (LLaMA/Llama-2 style) or a Llama-3-style BPE
-  tokenizer trained on WMT22 lines (see ``tests/tiny.py``);
+  tokenizer trained on WMT22 lines (see ``tests/support/tiny.py``);
 - ``tiny_spm_gguf`` / ``tiny_bpe_gguf``: the same models converted to F32 GGUF by ``convert/``;
   llama.cpp loads them in milliseconds. They carry the BayLing (spm) and BayLing-3 (bpe) chat
   templates.
@@ -28,11 +28,10 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-for entry in (str(REPO_ROOT), str(REPO_ROOT / "tests")):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+if str(REPO_ROOT) not in sys.path:  # `tests.support` importable however pytest is started
+    sys.path.insert(0, str(REPO_ROOT))
 
-from tests.tiny import make_tiny_checkpoint, make_tiny_gguf  # noqa: E402
+from tests.support.tiny import make_tiny_checkpoint, make_tiny_gguf  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +76,6 @@ def tiny_bpe_gguf(tiny_bpe_checkpoint: Path) -> Path:
 @pytest.fixture(scope="session")
 def scripted_spm(tmp_path_factory: pytest.TempPathFactory, tiny_spm_checkpoint: Path):
     """A tiny SentencePiece model that always answers ``Hallo Welt!`` and then ``</s>``."""
-    from tests.scripted import build_scripted
+    from tests.support.scripted import build_scripted
 
     return build_scripted(tmp_path_factory, tiny_spm_checkpoint, "Hallo Welt!", "</s>")

@@ -1,7 +1,7 @@
 """Training throughput on one device: tokens/s, model FLOPs utilisation, peak memory.
 
 ``bayling-train bench`` builds a LLaMA-shaped model with random weights (no download) and
-times the training step of :mod:`train.sft` -- the same loss, optimizer, precision and
+times the training step of :mod:`bayling_train.sft` -- the same loss, optimizer, precision and
 gradient checkpointing -- on packed rows of ``--seq-len`` tokens::
 
     bayling-train bench --all                          # the two headline figures on a GPU

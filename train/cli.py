@@ -5,7 +5,7 @@
     bayling-train data interactive --parallel en=a.en,zh=a.zh -o interactive.jsonl
     bayling-train data crosslingual --parallel de=b.de,en=b.en -o cross.jsonl
     bayling-train data mix --zh zh.jsonl --en en.jsonl --cross cross.jsonl -o mix.jsonl
-    bayling-train sft recipe.yaml [--resume]          # torchrun --nproc_per_node N -m train.cli sft ...
+    bayling-train sft recipe.yaml [--resume]          # torchrun --nproc_per_node N -m bayling_train.cli sft ...
     bayling-train export RUN_DIR -o model.gguf [--quant Q4_K_M]
     bayling-train export RUN_DIR/checkpoints/step-N -o model.gguf
     bayling-train demo            # rebuild the demo model that ships with bayling-local

@@ -1,6 +1,6 @@
 """The demo model that ships with bayling-local, rebuilt by one command: ``bayling-train demo``.
 
-1. Data: scenes from :mod:`train.demo_corpus` in its five languages, as conversations of one
+1. Data: scenes from :mod:`bayling_train.demo_corpus` in its five languages, as conversations of one
    to three BayLing translation requests -- exactly the instruction ``bayling-local translate``
    sends (English or Chinese wording), every direction between them.
 2. Training: ``recipes/demo.yaml`` -- a small LLaMA-architecture model with its own

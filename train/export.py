@@ -4,7 +4,7 @@ The source is a run directory (its ``final/`` model) or a checkpoint directory
 (``RUN_DIR/checkpoints/step-N``, sharded by however many processes saved it: one process reads
 it whole with ``torch.distributed.checkpoint``, no launcher needed). LoRA adapters are merged
 into the base, the model is saved as a Hugging Face checkpoint
-(safetensors, tokenizer, generation config) and handed to :func:`convert.convert_checkpoint`,
+(safetensors, tokenizer, generation config) and handed to :func:`bayling_convert.convert_checkpoint`,
 which writes the GGUF with BayLing's chat template and quantizes it when asked.
 """
 
@@ -133,7 +133,7 @@ def export_run(
     show_progress: bool = True,
 ) -> ExportResult:
     """Merge, save and convert the run (or checkpoint) ``run_dir`` to the GGUF ``out``."""
-    from convert import convert_checkpoint
+    from bayling_convert import convert_checkpoint
 
     run_dir, out = Path(run_dir), Path(out)
     if out.exists() and not force:

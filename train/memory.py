@@ -1,7 +1,7 @@
 """How much GPU memory a run needs per GPU, computed from the model's shape (no GPU needed).
 
 ``bayling-train memory`` prints the table of docs/TRAINING.md. The estimate adds up what the
-loop of :mod:`train.sft` keeps on each GPU:
+loop of :mod:`bayling_train.sft` keeps on each GPU:
 
 - **sharded state** (FSDP2 divides it by the GPU count): full fine-tuning keeps fp32 weights,
   fp32 gradients and AdamW's two fp32 moments (16 bytes a parameter); LoRA keeps the frozen

@@ -2,7 +2,7 @@
 
 Rank 0 encodes and packs the run's data once into ``RUN_DIR/data/`` (token, label and position
 arrays plus row offsets, written as it goes); every process then maps those files and reads
-the rows of its own slots of each step (see :class:`train.data.Schedule`), so no process holds
+the rows of its own slots of each step (see :class:`bayling_train.data.Schedule`), so no process holds
 the packed corpus in memory and the operating system pages in only what is read. A
 fingerprint of the inputs (files, sizes, times, tokenizer, settings) decides whether a cache
 can be reused on resume.

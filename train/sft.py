@@ -1,9 +1,9 @@
 """Instruction tuning: the training loop of ``bayling-train sft``.
 
 One loop for every setting, one process or many. The processes (``torchrun``, ``accelerate
-launch``, or none: a group of one) shard the model with FSDP2 (:mod:`train.distributed`); the
+launch``, or none: a group of one) shard the model with FSDP2 (:mod:`bayling_train.distributed`); the
 loop computes the loss on assistant tokens, accumulates gradients, steps a warmup + cosine
-schedule, evaluates, logs and checkpoints (:mod:`train.checkpoint`).
+schedule, evaluates, logs and checkpoints (:mod:`bayling_train.checkpoint`).
 
 The recipe's global batch (``train.batch_size`` rows per optimizer step) is the same whatever
 the process count: N processes each take 1/N of it. The rows of a step, their grouping into

@@ -108,7 +108,7 @@ def convert_command(
       bayling-local convert ./bayling-2-llama-3-8b --quant Q4_K_M --verify
       bayling-local convert ./bayling-7b-diff --base ./llama-7b -o bayling-7b.gguf
     """
-    from convert import convert_checkpoint, resolve_quant_type, verify_gguf
+    from bayling_convert import convert_checkpoint, resolve_quant_type, verify_gguf
 
     threads = _threads(threads, quiet)
     if quant:
@@ -159,7 +159,7 @@ def quantize_command(src, dst, qtype, threads, force, quiet) -> None:
     Q4_K_M Q4_K_S Q4_1 Q4_0 IQ4_NL IQ4_XS Q3_K_L Q3_K_M Q3_K_S IQ3_M IQ3_S Q2_K.
     Q4_K_M is the usual balance; see docs/CONVERT.md for sizes and quality.
     """
-    from convert import quantize_gguf
+    from bayling_convert import quantize_gguf
 
     threads = _threads(threads, quiet) or 0
     started = time.monotonic()
@@ -193,7 +193,7 @@ def verify_command(gguf, hf_dir, base_dir, tokens, threads, as_json) -> None:
     and greedy agreement (unquantized) or top-1 agreement and mean KL (quantized), and whether
     the tokenizers give identical ids on multilingual text. Exits 1 when a bound fails.
     """
-    from convert import verify_gguf
+    from bayling_convert import verify_gguf
 
     threads = _threads(threads, as_json)
     report = verify_gguf(gguf, hf_dir, base_dir=base_dir, greedy_tokens=tokens, threads=threads)

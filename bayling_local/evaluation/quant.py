@@ -95,7 +95,7 @@ class ReportCard:
 
 def parse_quants(text: str) -> list[str]:
     """``Q4_K_M,Q8_0`` -> checked names, in the order given, without repeats."""
-    from convert.quantize import resolve_quant_type
+    from bayling_convert.quantize import resolve_quant_type
 
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not names:
@@ -117,8 +117,8 @@ def prepare_models(
     A Hugging Face folder is converted to F16 first (``convert/``); a GGUF is the baseline
     itself (if it is already quantized the card compares against it and says so).
     """
+    from bayling_convert import convert_checkpoint, quantize_gguf
     from bayling_local.gguf_file import inspect_gguf
-    from convert import convert_checkpoint, quantize_gguf
 
     model = Path(model).expanduser()
     if model.is_dir():

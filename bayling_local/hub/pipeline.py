@@ -76,7 +76,7 @@ def parse_target(text: str, *, name: str | None = None) -> PullTarget:
         )
     base, _, quant = text.partition(":")
     model = registry.require(base)
-    from convert import resolve_quant_type
+    from bayling_convert import resolve_quant_type
 
     quant = resolve_quant_type(quant or model.recommended_quant).name
     default = model.name if quant == model.recommended_quant else f"{model.name}:{quant}"
@@ -282,7 +282,7 @@ def _pull_checkpoint(
     verify: bool,
     notify: Notify,
 ) -> PullResult:
-    from convert import QUANT_TYPES, convert_checkpoint
+    from bayling_convert import QUANT_TYPES, convert_checkpoint
 
     model, quant = target.model, target.quantization
     assert model is not None and quant is not None
@@ -339,7 +339,7 @@ def _pull_checkpoint(
 
 def _verify(gguf_path: Path, source_dir: Path, base: Path | None, notify: Notify) -> None:
     """Compare the GGUF with the checkpoint run in PyTorch (``convert.verify_gguf``)."""
-    from convert import verify_gguf
+    from bayling_convert import verify_gguf
 
     notify("verifying the GGUF against the checkpoint")
     report = verify_gguf(gguf_path, source_dir, base_dir=base)
