@@ -169,11 +169,6 @@ class InteractiveSession:
             messages += [Message("user", version.request), Message("assistant", version.text)]
         return messages
 
-    def first_messages(self, *, system: str | None = None) -> list[Message]:
-        """The conversation that asks for the first translation."""
-        messages = [Message("system", system)] if system else []
-        return [*messages, Message("user", self.instruction)]
-
     def refinement_messages(self, refinement: str, *, system: str | None = None) -> list[Message]:
         """The current version's conversation plus a new refinement turn."""
         if self.current is None:

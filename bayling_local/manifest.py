@@ -59,12 +59,6 @@ class StoreEntry:
     def to_json(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> StoreEntry:
-        """An entry from trusted data (what this module wrote); see :func:`parse_manifest`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
-
 
 # field -> (accepted types, may be null)
 _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {

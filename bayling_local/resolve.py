@@ -91,9 +91,7 @@ def resolve_model(name_or_path: str | None, *, store: Store | None = None) -> Re
         entries = store.entries()
         if entries:
             return _resolved(store, entries[0])
-        from . import store as store_module  # the patch point tests of either module use
-
-        demo = store_module.demo_model_path()
+        demo = demo_model_path()
         if demo is not None:
             return ResolvedModel(path=demo, name="bayling-demo", is_demo=True)
         raise ModelError(f"no model is installed; get BayLing with: {PULL_HINT}")

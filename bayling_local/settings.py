@@ -199,9 +199,6 @@ _RULES: dict[str, _Rule] = {
 }
 assert set(_RULES) == {f.name for f in fields(Settings)}, "every setting has a rule"
 
-SETTING_NAMES: Final[tuple[str, ...]] = tuple(_RULES)
-
-
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 

@@ -26,7 +26,6 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from . import paths, registry
 from .errors import ModelError, OutputError, UsageError
@@ -49,29 +48,6 @@ RUNNABLE_ARCHITECTURES = ("llama",)  # what the engine runs (LLaMA 1/2/3 and Bay
 PULL_HINT = "bayling-local models pull bayling-2-8b"
 _CHUNK = 1 << 20
 _NAME_RE = NAME_RE
-_RESOLVE_NAMES = frozenset(
-    {
-        "DEMO_RESOURCE",
-        "ResolvedModel",
-        "clear_default_if",
-        "default_model_name",
-        "demo_model_path",
-        "resolve_model",
-        "set_default_model",
-        "unknown_model_error",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    """Name resolution moved to :mod:`.resolve`; its names stay importable from here."""
-    if name in _RESOLVE_NAMES:
-        from . import resolve
-
-        return getattr(resolve, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def validate_name(name: str) -> str:
     """A store name: letters, digits, ``._+-``, optionally ``:TAG``; never a path."""
     if not _NAME_RE.match(name):

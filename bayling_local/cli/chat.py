@@ -27,7 +27,7 @@ def chat_command(model: str | None = None) -> None:
     Keys: F1 shows every key; Ctrl+P opens the command palette; Ctrl+Q quits.
     """
     if model is not None:  # a wrong name fails here, as `translate -m` does, not in the UI
-        from ..store import resolve_model
+        from ..resolve import resolve_model
 
         resolve_model(model)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):

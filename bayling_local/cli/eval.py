@@ -246,7 +246,7 @@ def translate_command(
     if limit:
         sources, refs = sources[:limit], refs[:limit]
     if out_dir is None:
-        from ..store import resolve_model
+        from ..resolve import resolve_model
 
         name = Path(resolve_model(engine_flags.get("model") or settings.model).name).stem
         suffix = f"-ctx{context_turns}" if context_turns else ""

@@ -8,14 +8,8 @@ from pathlib import Path
 import click
 
 from .. import registry
-from ..store import (
-    PULL_HINT,
-    Store,
-    StoreEntry,
-    clear_default_if,
-    default_model_name,
-    set_default_model,
-)
+from ..resolve import clear_default_if, default_model_name, set_default_model
+from ..store import PULL_HINT, Store, StoreEntry
 
 
 def _size(n: int) -> str:

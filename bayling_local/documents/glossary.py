@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -182,6 +181,3 @@ def _read_tbx(
         raise InputError(f"{path.name} holds no term entries with two languages")
     return terms
 
-
-def required_for(texts: Sequence[str], glossary: Glossary | None) -> list[list[str]]:
-    return [glossary.required(text) if glossary else [] for text in texts]

@@ -14,9 +14,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import APIError, error_response
 
-# Paths anyone who can reach the server may read: its description and its liveness.
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-
 
 def key_matches(expected: str, supplied: str | None) -> bool:
     if supplied is None:

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..interactive import Reply
     from ..languages import Language
+    from ..resolve import ResolvedModel
     from ..settings import Settings
-    from ..store import ResolvedModel
     from .document_job import DocumentJob, JobProgress
 
 

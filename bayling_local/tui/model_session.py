@@ -18,9 +18,9 @@ from ..errors import BaylingError, ModelError
 if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats, SamplingConfig
     from ..interactive import Reply
+    from ..resolve import ResolvedModel
     from ..runtime import Runtime
     from ..settings import Settings
-    from ..store import ResolvedModel
     from .messages import Generate, TranslateDocument
 
 
@@ -84,7 +84,8 @@ class ModelSession:
     @staticmethod
     def failure(spec: str | None, settings: Settings, exc: BaylingError) -> LoadFailure:
         """The load failure to show; tells "no model installed at all" apart (blocking)."""
-        from ..store import Store, demo_model_path
+        from ..resolve import demo_model_path
+        from ..store import Store
 
         no_model = False
         if isinstance(exc, ModelError) and not (spec or settings.model):

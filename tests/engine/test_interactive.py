@@ -70,10 +70,6 @@ def test_diff_of_identical_and_empty_texts():
 def test_versions_conversation_and_branching_restore():
     session = make_session()
     assert session.instruction == "Provide the English translation for this sentence: " + SOURCE
-    assert session.first_messages(system="sys") == [
-        Message("system", "sys"),
-        Message("user", session.instruction),
-    ]
     with pytest.raises(UsageError, match="translate the text first"):
         session.refinement_messages("more formal")
     v1 = session.add_version("Messi won the Golden Ball.", session.instruction, refines=False)

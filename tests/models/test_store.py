@@ -12,8 +12,9 @@ import pytest
 
 from bayling_local.cli import main
 from bayling_local.errors import ModelError, UsageError
+from bayling_local.resolve import resolve_model
 from bayling_local.settings import load_settings
-from bayling_local.store import Store, resolve_model
+from bayling_local.store import Store
 from tests.support.hubserver import write_tiny_gguf
 
 
@@ -180,13 +181,13 @@ def test_resolve_paths_and_missing_files(home, gguf_file, capsys):
 
 
 def test_empty_store_falls_back_to_the_demo(home, monkeypatch):
-    from bayling_local import resolve as store_module
+    from bayling_local import resolve as resolve_module
 
-    monkeypatch.setattr(store_module, "demo_model_path", lambda: None)
+    monkeypatch.setattr(resolve_module, "demo_model_path", lambda: None)
     with pytest.raises(ModelError, match="models pull bayling-2-8b"):
         resolve_model(None)
     demo = write_tiny_gguf(home / "demo.gguf")
-    monkeypatch.setattr(store_module, "demo_model_path", lambda: demo)
+    monkeypatch.setattr(resolve_module, "demo_model_path", lambda: demo)
     resolved = resolve_model(None)
     assert resolved.is_demo and resolved.path == demo
     assert "models pull bayling-2-8b" in resolved.demo_notice

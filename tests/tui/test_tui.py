@@ -535,9 +535,9 @@ def test_a_model_that_fails_to_load_leaves_the_app_usable(tmp_path):
 
 
 def test_no_model_installed_explains_how_to_get_one(monkeypatch):
-    import bayling_local.store as store
+    import bayling_local.resolve as resolve
 
-    monkeypatch.setattr(store, "demo_model_path", lambda: None)  # as an install without the demo
+    monkeypatch.setattr(resolve, "demo_model_path", lambda: None)  # as an install without the demo
 
     async def flow():
         app = make_app(autoload=True)

@@ -137,9 +137,9 @@ def test_language_picker_filtered(snap_compare, tmp_path):
 
 
 def test_no_model_screen(snap_compare, tmp_path, monkeypatch):
-    import bayling_local.store as store
+    import bayling_local.resolve as resolve
 
-    monkeypatch.setattr(store, "demo_model_path", lambda: None)
+    monkeypatch.setattr(resolve, "demo_model_path", lambda: None)
 
     async def run_before(pilot) -> None:
         from bayling_local.tui.screens import NoModelScreen

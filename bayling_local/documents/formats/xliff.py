@@ -20,7 +20,6 @@ from typing import Any
 from ...errors import InputError
 from ..model import Block, Document, Masker, repair_tokens, split_tokens
 
-NS12 = "urn:oasis:names:tc:xliff:document:1.2"
 NS20 = "urn:oasis:names:tc:xliff:document:2.0"
 PAIRED = frozenset({"g", "pc", "mrk"})
 

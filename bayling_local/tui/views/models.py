@@ -99,7 +99,8 @@ class ModelsView(Vertical):
     # -- listing ---------------------------------------------------------------------------
 
     def refresh_list(self) -> None:
-        from ...store import Store, default_model_name
+        from ...resolve import default_model_name
+        from ...store import Store
 
         table = self.query_one("#models", DataTable)
         table.clear(columns=True)
@@ -211,7 +212,7 @@ class ModelsView(Vertical):
     # -- store actions ---------------------------------------------------------------------
 
     def action_make_default(self) -> None:
-        from ...store import set_default_model
+        from ...resolve import set_default_model
 
         name = self._selected()
         if name is None:
