@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -333,6 +334,53 @@ async def get_model(model: str, request: Request) -> ModelCard:
     return ModelCard(id=check_model(backend, model), created=backend.created)
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What chat and text completions share: one JSON body, or SSE chunks closed by the last
+    choice and (when asked) a usage event; a client gone before the end gets 499."""
+
+    id_prefix: str
+    chunk_object: str
+    model: str
+    prompt_tokens: int
+
+    async def respond(
+        self,
+        request: Request,
+        body: ChatCompletionRequest | CompletionRequest,
+        decode: DecodeRequest,
+        delta: Callable[[str], dict[str, Any]],
+        last: Callable[[DecodeResult], dict[str, Any]],
+        whole: Callable[[str, int, DecodeResult], Any],
+    ) -> Any:
+        ident, created = f"{self.id_prefix}-{uuid.uuid4().hex}", int(time.time())
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            base = {
+                "id": ident,
+                "object": self.chunk_object,
+                "created": created,
+                "model": self.model,
+            }
+
+            def chunk(text: str) -> dict[str, Any]:
+                return {**base, "choices": [delta(text)]}
+
+            def final(result: DecodeResult) -> list[dict[str, Any]]:
+                events: list[dict[str, Any]] = [{**base, "choices": [last(result)]}]
+                if include_usage:
+                    used = usage(self.prompt_tokens, result).model_dump()
+                    events.append({**base, "choices": [], "usage": used})
+                return events
+
+            return stream_response(request, decode, chunk, final)
+        try:
+            result = await generate(request, decode)
+        except ClientGone:
+            return JSONResponse({}, status_code=499)
+        return whole(ident, created, result)
+
+
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
@@ -352,54 +400,36 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
         body.max_completion_tokens or body.max_tokens,
         engine.prompt_format.stop_strings,
     )
-    ident = f"chatcmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
-        first = [True]
+    first = [True]
 
-        def chunk(text: str) -> dict[str, Any]:
-            delta: dict[str, Any] = {"content": text}
-            if first[0]:
-                delta["role"] = "assistant"
-                first[0] = False
-            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+    def delta(text: str) -> dict[str, Any]:
+        piece: dict[str, Any] = {"content": text}
+        if first[0]:
+            piece["role"] = "assistant"
+            first[0] = False
+        return {"index": 0, "delta": piece, "finish_reason": None}
 
-        def final(result: DecodeResult) -> list[dict[str, Any]]:
-            delta: dict[str, Any] = {"role": "assistant", "content": ""} if first[0] else {}
-            events = [
-                {
-                    **base,
-                    "choices": [
-                        {"index": 0, "delta": delta, "finish_reason": finish_reason(result)}
-                    ],
-                }
-            ]
-            if include_usage:
-                events.append(
-                    {**base, "choices": [], "usage": usage(prompt_tokens, result).model_dump()}
+    def last(result: DecodeResult) -> dict[str, Any]:
+        piece: dict[str, Any] = {"role": "assistant", "content": ""} if first[0] else {}
+        return {"index": 0, "delta": piece, "finish_reason": finish_reason(result)}
+
+    def whole(ident: str, created: int, result: DecodeResult) -> ChatCompletion:
+        return ChatCompletion(
+            id=ident,
+            created=created,
+            model=model,
+            choices=[
+                ChatChoice(
+                    index=0,
+                    message=AssistantMessage(content=result.text),
+                    finish_reason=finish_reason(result),
                 )
-            return events
+            ],
+            usage=usage(prompt_tokens, result),
+        )
 
-        return stream_response(request, decode, chunk, final)
-    try:
-        result = await generate(request, decode)
-    except ClientGone:
-        return JSONResponse({}, status_code=499)
-    return ChatCompletion(
-        id=ident,
-        created=created,
-        model=model,
-        choices=[
-            ChatChoice(
-                index=0,
-                message=AssistantMessage(content=result.text),
-                finish_reason=finish_reason(result),
-            )
-        ],
-        usage=usage(prompt_tokens, result),
-    )
+    answer = _Answer("chatcmpl", "chat.completion.chunk", model, prompt_tokens)
+    return await answer.respond(request, body, decode, delta, last, whole)
 
 
 @router.post(
@@ -419,52 +449,29 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
     if not prompt:
         raise APIError(400, "prompt: the prompt is empty", param="prompt")
     decode, prompt_tokens = plan_request(backend, prompt, body, body.max_tokens, ())
-    ident = f"cmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
     echo = prompt if body.echo else ""
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        base = {"id": ident, "object": "text_completion", "created": created, "model": model}
-        pending_echo = [echo]
+    pending_echo = [echo]
 
-        def chunk(text: str) -> dict[str, Any]:
-            text, pending_echo[0] = pending_echo[0] + text, ""
-            return {
-                **base,
-                "choices": [{"index": 0, "text": text, "finish_reason": None, "logprobs": None}],
-            }
+    def delta(text: str) -> dict[str, Any]:
+        text, pending_echo[0] = pending_echo[0] + text, ""
+        return {"index": 0, "text": text, "finish_reason": None, "logprobs": None}
 
-        def final(result: DecodeResult) -> list[dict[str, Any]]:
-            events: list[dict[str, Any]] = [
-                {
-                    **base,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "text": pending_echo[0],
-                            "finish_reason": finish_reason(result),
-                            "logprobs": None,
-                        }
-                    ],
-                }
-            ]
-            if include_usage:
-                events.append(
-                    {**base, "choices": [], "usage": usage(prompt_tokens, result).model_dump()}
+    def last(result: DecodeResult) -> dict[str, Any]:
+        text = pending_echo[0]
+        return {"index": 0, "text": text, "finish_reason": finish_reason(result), "logprobs": None}
+
+    def whole(ident: str, created: int, result: DecodeResult) -> Completion:
+        return Completion(
+            id=ident,
+            created=created,
+            model=model,
+            choices=[
+                CompletionChoice(
+                    index=0, text=echo + result.text, finish_reason=finish_reason(result)
                 )
-            return events
+            ],
+            usage=usage(prompt_tokens, result),
+        )
 
-        return stream_response(request, decode, chunk, final)
-    try:
-        result = await generate(request, decode)
-    except ClientGone:
-        return JSONResponse({}, status_code=499)
-    return Completion(
-        id=ident,
-        created=created,
-        model=model,
-        choices=[
-            CompletionChoice(index=0, text=echo + result.text, finish_reason=finish_reason(result))
-        ],
-        usage=usage(prompt_tokens, result),
-    )
+    answer = _Answer("cmpl", "text_completion", model, prompt_tokens)
+    return await answer.respond(request, body, decode, delta, last, whole)
