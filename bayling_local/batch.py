@@ -271,25 +271,44 @@ class BatchEngine:
         if self._parallel < 1:
             raise ValueError("parallel must be at least 1")
         self._beam = max(1, beam)
+        self._closed = False
+        # One per engine: two schedulers would each resize and step the other's cache.
+        engine._attach_batch(self)
         plan = plan_kv(engine, self._parallel, self._beam, budget=2**62)
         # Without beams every sequence gets its own stream of cells, so a row attends only to
         # its own sequence (a shared pool makes attention grow with the square of the batch);
         # beams fork every step, which a shared pool does by tagging cells instead of copying.
-        engine.reserve(
-            cells=plan.cells,
-            max_seqs=self._parallel * max(self._beam, 4) + 1 if self._beam > 1 else self._parallel,
-            unified=self._beam > 1,
-        )
+        try:
+            engine.reserve(
+                cells=plan.cells,
+                max_seqs=self._parallel * max(self._beam, 4) + 1
+                if self._beam > 1
+                else self._parallel,
+                unified=self._beam > 1,
+            )
+        except BaseException:
+            engine._detach_batch(self)
+            raise
         self._waiting: deque[tuple[RequestHandle, Job]] = deque()
         self._live: dict[Job, RequestHandle] = {}
         self._cond = threading.Condition()
-        self._closed = False
         self._thread = threading.Thread(target=self._loop, name="bayling-batch", daemon=True)
         self._thread.start()
 
     @property
     def parallel(self) -> int:
+        """Requests decoded at once (the rest wait in the queue)."""
         return self._parallel
+
+    @property
+    def beam(self) -> int:
+        """Beams per request the cache was laid out for (wider requests are narrowed to the
+        decoder's sequences and fork by copying cache streams)."""
+        return self._beam
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def decoder(self) -> Decoder:
@@ -447,6 +466,7 @@ class BatchEngine:
             self._closed = True
             self._cond.notify()
         self._thread.join()
+        self.engine._detach_batch(self)
 
     def __enter__(self) -> BatchEngine:
         return self

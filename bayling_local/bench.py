@@ -229,11 +229,15 @@ def run_translate_bench(
 ) -> dict:
     """Segments per second translating ``sentences`` one at a time and ``parallel`` at once,
     and how many of the batched translations are identical to the one-at-a-time ones."""
+    from .batch import BatchEngine
     from .translate import TRANSLATION_SAMPLING, Translator
 
     sampling = replace(TRANSLATION_SAMPLING, max_tokens=max_tokens)
-    alone = Translator(engine, sampling, parallel=1)
-    together = Translator(engine, sampling, parallel=parallel)
+    # one batch engine per engine: "alone" sends it one segment at a time (beams) or streams
+    # through Engine.chat (greedy); "together" sends it every segment at once
+    shared = BatchEngine(engine, parallel, beam=beam)
+    alone = Translator(engine, sampling, parallel=1, batch=shared)
+    together = Translator(engine, sampling, parallel=parallel, batch=shared)
 
     def sequential() -> list[str]:
         return [alone.translate(s, target, beam=beam).text for s in sentences]
@@ -241,20 +245,21 @@ def run_translate_bench(
     def batched() -> list[str]:
         return [r.text for r in together.translate_segments(sentences, target, beam=beam)]
 
-    alone.translate(sentences[0], target, beam=beam)  # warm-up
     seq_times: list[float] = []
     batch_times: list[float] = []
     sequential_texts: list[str] = []
     batched_texts: list[str] = []
-    for _ in range(repetitions):
-        start = time.perf_counter()
-        sequential_texts = sequential()
-        seq_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        batched_texts = batched()
-        batch_times.append(time.perf_counter() - start)
-    alone.close()
-    together.close()
+    try:
+        alone.translate(sentences[0], target, beam=beam)  # warm-up
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            sequential_texts = sequential()
+            seq_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            batched_texts = batched()
+            batch_times.append(time.perf_counter() - start)
+    finally:
+        shared.close()
     seq_sps = len(sentences) / statistics.median(seq_times)
     batch_sps = len(sentences) / statistics.median(batch_times)
     return {

@@ -16,12 +16,15 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .decoder import BeamJob, Decoder, Job, SampleJob, Sampling, SeqStats, load_model
 from .errors import Cancelled, ContextOverflowError, ModelError
 from .gguf_file import GGUFInfo, inspect_gguf
 from .prompts import FormatChoice, Message, PromptFormat, get_format, select_format
+
+if TYPE_CHECKING:
+    from .batch import BatchEngine
 
 FinishReason = Literal["stop", "length", "context", "cancelled"]
 
@@ -164,6 +167,7 @@ class Engine:
         self._stop_ids = self._end_of_generation_ids()
         self._decoder: Decoder | None = None
         self._decoder = self._make_decoder(cells=self._requested_context(), max_seqs=4)
+        self._batch: BatchEngine | None = None  # the one open batch engine (batch.py)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -262,6 +266,28 @@ class Engine:
         """The native multi-sequence decode loop (shared by chat, translate and batches)."""
         assert self._decoder is not None, "the engine is closed"
         return self._decoder
+
+    @property
+    def batch_engine(self) -> BatchEngine | None:
+        """The open :class:`~bayling_local.batch.BatchEngine` on this engine, if any: there is
+        at most one (it owns the decoder's layout), so other callers share it."""
+        return self._batch
+
+    def _attach_batch(self, batch: BatchEngine) -> None:
+        with self.step_lock:
+            owner = self._batch
+            if owner is not None and owner is not batch:
+                raise RuntimeError(
+                    f"this engine already has a batch engine (parallel {owner.parallel}, "
+                    f"beam {owner.beam}); share it (Translator(engine, batch=...)) or close "
+                    "it first"
+                )
+            self._batch = batch
+
+    def _detach_batch(self, batch: BatchEngine) -> None:
+        with self.step_lock:
+            if self._batch is batch:
+                self._batch = None
 
     @property
     def n_vocab(self) -> int:

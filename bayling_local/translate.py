@@ -116,13 +116,20 @@ class Translator:
         instruction_lang: InstructionLang = "en",
         system: str | None = None,
         parallel: int | None = None,
+        batch: BatchEngine | None = None,
     ) -> None:
+        """``batch``: decode segments on this open batch engine (of ``engine``) instead of one
+        the translator starts and closes itself; its owner closes it. Without it, a translator
+        shares the batch engine already open on ``engine``, if any (one per engine)."""
+        if batch is not None and batch.engine is not engine:
+            raise ValueError("the batch engine runs on another engine")
         self.engine = engine
         self.sampling = sampling
         self.instruction_lang = instruction_lang
         self.system = system
-        self.parallel = parallel
-        self._batch: BatchEngine | None = None
+        self.parallel = batch.parallel if batch is not None and parallel is None else parallel
+        self._batch: BatchEngine | None = batch
+        self._owns_batch = batch is None
 
     def messages_for(
         self, text: str, target: Language, constraints: Sequence[str] = ()
@@ -312,22 +319,33 @@ class Translator:
 
     @property
     def batch(self) -> BatchEngine:
-        """The batch engine this translator decodes segments on (started on first use)."""
+        """The batch engine this translator decodes segments on: the one given, the one
+        already open on the engine, or one started on first use."""
         return self._batch_for(1)
 
     def _batch_for(self, beam: int) -> BatchEngine:
-        if self._batch is not None and self._batch._beam < beam:
+        if self._batch is not None and self._batch.closed:
+            self._batch, self._owns_batch = None, True
+        if self._batch is not None and not self._owns_batch:
+            return self._batch  # shared: used as laid out (wider beams fork by copying)
+        if self._batch is not None and self._batch.beam < beam:
             self._batch.close()
             self._batch = None
         if self._batch is None:
-            self._batch = BatchEngine(self.engine, self.parallel, beam=beam)
+            shared = self.engine.batch_engine
+            if shared is not None:
+                self._batch, self._owns_batch = shared, False
+            else:
+                self._batch = BatchEngine(self.engine, self.parallel, beam=beam)
+                self._owns_batch = True
         return self._batch
 
     def close(self) -> None:
-        """Stop the batch engine's scheduler (the engine itself stays loaded)."""
-        if self._batch is not None:
+        """Stop the batch engine's scheduler if this translator started it (the engine itself
+        stays loaded; a given or shared batch engine is its owner's to close)."""
+        if self._batch is not None and self._owns_batch:
             self._batch.close()
-            self._batch = None
+        self._batch = None
 
     def _segment_messages(
         self,

@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from ..batch import BatchEngine, DecodeRequest, DecodeResult, RequestHandle
+from ..batch import BatchEngine, DecodeRequest, RequestHandle
 from ..engine import Engine, SamplingConfig
 from ..translate import Translator
 from .config import ServerConfig
@@ -69,26 +69,6 @@ class Ticket:
                 self._counters.cancelled += 1
             else:
                 self._counters.completed += 1
-
-
-class _SharedBatchTranslator(Translator):
-    """A translator that decodes on the server's batch engine instead of starting its own."""
-
-    def __init__(self, engine: Engine, batch: BatchEngine, **kwargs: Any) -> None:
-        super().__init__(engine, **kwargs)
-        self._shared_batch = batch
-
-    @property
-    def batch(self) -> BatchEngine:
-        return self._shared_batch
-
-    def _batch_for(self, beam: int) -> BatchEngine:
-        # Translator would start (and size the engine's KV cache for) a batch engine of its
-        # own; a second one on the same engine would pull the cache from under the first.
-        return self._shared_batch
-
-    def close(self) -> None:  # the server closes the batch engine itself
-        return None
 
 
 class Backend:
@@ -171,7 +151,8 @@ class Backend:
 
     def translator(self, **kwargs: Any) -> Translator:
         kwargs.setdefault("sampling", self.translation_sampling)
-        return _SharedBatchTranslator(self.engine, self.batch, **kwargs)
+        # decodes on the server's batch engine (the server closes it), not one of its own
+        return Translator(self.engine, batch=self.batch, **kwargs)
 
     def cancel_all(self) -> None:
         """Cancel everything in flight (the shutdown grace period is over)."""
@@ -262,8 +243,3 @@ async def stream_pieces(handle: RequestHandle) -> AsyncIterator[str]:
         if isinstance(item, BaseException):
             raise item
         yield item  # type: ignore[misc]
-
-
-def results_in_order(handles: Sequence[RequestHandle]) -> Iterator[DecodeResult]:
-    for handle in handles:
-        yield handle.result()
