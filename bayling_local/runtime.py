@@ -22,6 +22,7 @@ from .settings import Settings, clamp_threads
 if TYPE_CHECKING:  # the engine (llama.cpp) loads with the first model, not at import
     from .engine import Engine, EngineConfig, SamplingConfig
     from .resolve import ResolvedModel
+    from .translate import Translator
 
 Notify = Callable[[str], None]
 
@@ -163,6 +164,20 @@ def load_runtime(
         settings=settings,
         sampling=sampling_configs(settings),
         notices=notices,
+    )
+
+
+def translator_for(engine: Engine, settings: Settings, *, parallel: int | None = None) -> Translator:
+    """A translator on ``engine`` that samples, instructs and batches as ``settings`` say
+    (``parallel`` overrides the settings' lanes): what ``translate``, documents and the TUI use."""
+    from .translate import Translator
+
+    return Translator(
+        engine,
+        sampling_configs(settings).translation,
+        instruction_lang=settings.instruction_lang,
+        system=settings.system_prompt,
+        parallel=parallel if parallel is not None else settings.parallel,
     )
 
 

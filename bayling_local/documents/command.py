@@ -134,12 +134,10 @@ def run_documents(
     setting_flags: dict[str, Any],
 ) -> None:
     """``translate -i DOC [-o OUT]`` and ``translate -i DIR -o DIR``."""
-    from dataclasses import replace
-
     from ..cli.common import load_engine_for, notice
     from ..languages import resolve
+    from ..runtime import translator_for
     from ..settings import load_settings
-    from ..translate import TRANSLATION_SAMPLING, Translator
     from .formats import format_for
     from .glossary import load_glossary
     from .memory import TranslationMemory
@@ -178,17 +176,7 @@ def run_documents(
     )
     memory = None if document_flags.get("no_cache") else TranslationMemory()
     engine = load_engine_for(settings, engine_flags, announce=not as_json)
-    sampling = replace(TRANSLATION_SAMPLING, max_tokens=settings.max_tokens)
-    kwargs: dict[str, Any] = {}
-    if getattr(settings, "parallel", None):
-        kwargs["parallel"] = settings.parallel
-    translator = Translator(
-        engine,
-        sampling,
-        instruction_lang=settings.instruction_lang,
-        system=settings.system_prompt,
-        **kwargs,
-    )
+    translator = translator_for(engine, settings)
     options = DocumentOptions(
         target=target_lang,
         source=source_lang,

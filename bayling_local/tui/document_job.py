@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..documents import DocumentProgress, DocumentSummary
@@ -89,7 +89,7 @@ def run_document(
     (``Cancelled`` when ``cancel`` was set).
     """
     from ..documents import DocumentOptions, TranslationMemory, translate_document
-    from ..translate import TRANSLATION_SAMPLING, Translator
+    from ..runtime import translator_for
 
     def report(state: DocumentProgress) -> None:
         progress(
@@ -102,17 +102,7 @@ def run_document(
             )
         )
 
-    sampling = replace(TRANSLATION_SAMPLING, max_tokens=settings.max_tokens)
-    kwargs: dict[str, Any] = {}
-    if getattr(settings, "parallel", None):
-        kwargs["parallel"] = settings.parallel
-    translator = Translator(
-        engine,
-        sampling,
-        instruction_lang=settings.instruction_lang,
-        system=settings.system_prompt,
-        **kwargs,
-    )
+    translator = translator_for(engine, settings)
     memory = TranslationMemory()
     options = DocumentOptions(target=job.target, source=job.source, memory=memory)
     try:
