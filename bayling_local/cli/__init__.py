@@ -11,6 +11,7 @@ import importlib
 import sys
 
 import click
+from click.utils import make_default_short_help
 
 from .runner import invoke
 
@@ -49,6 +50,18 @@ class LazyGroup(click.Group):
 def load_commands(group: click.Group, module_name: str) -> None:
     """Import one command sub-module and let it register its commands on ``group``."""
     importlib.import_module(f"{__name__}.{module_name}").register(group)
+    for command in group.commands.values():
+        _whole_first_sentence(command)
+
+
+def _whole_first_sentence(command: click.Command) -> None:
+    """List a command in ``--help`` by its whole first sentence (wrapped), not by click's
+    first 45 characters and an ellipsis; sub-groups' commands too."""
+    if command.short_help is None and command.help:
+        command.short_help = make_default_short_help(command.help, max_length=10_000)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _whole_first_sentence(sub)
 
 
 @click.group(

@@ -150,3 +150,13 @@ def test_shell_completion_offers_languages_and_models() -> None:
         timeout=60,
     )
     assert b"complete -o nosort -F" in script.stdout
+
+
+def test_help_lists_every_command_by_its_whole_first_sentence() -> None:
+    """No command description in a --help list ends cut off with click's "..." (80 columns)."""
+    for group in ([], ["models"], ["eval"], ["tm"], ["bench"]):
+        result = run(*group, "--help", env={"COLUMNS": "80"})
+        assert result.returncode == 0, result.stderr
+        listing = result.stdout.decode().split("Commands:")[-1]
+        assert "..." not in listing, listing
+        assert all(len(line) <= 80 for line in listing.splitlines()), listing
