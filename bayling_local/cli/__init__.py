@@ -11,7 +11,6 @@ import importlib
 import sys
 
 import click
-from click.utils import make_default_short_help
 
 from .runner import invoke
 
@@ -58,7 +57,7 @@ def _whole_first_sentence(command: click.Command) -> None:
     """List a command in ``--help`` by its whole first sentence (wrapped), not by click's
     first 45 characters and an ellipsis; sub-groups' commands too."""
     if command.short_help is None and command.help:
-        command.short_help = make_default_short_help(command.help, max_length=10_000)
+        command.short_help = command.get_short_help_str(limit=10_000)
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _whole_first_sentence(sub)
