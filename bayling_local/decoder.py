@@ -205,15 +205,24 @@ class SampleJob(Job):
         self.decoded += 1
         return [(self.last, len(self.prompt) + len(self.tokens) - 1, self.seq_ids[0])]
 
+    @property
+    def plain_greedy(self) -> bool:
+        """Greedy without a repeat penalty: the argmax of the row, read by the decoder for
+        every such row of a step at once (a sampler chain copies all the logits per row)."""
+        return self.sampling.temperature <= 0 and self.sampling.repeat_penalty == 1.0
+
     def on_rows(self, decoder: Decoder, rows: list[int]) -> None:
         import llama_cpp as L
 
-        if self.sampler is None:
-            self.sampler = _chain(self.sampling, decoder.next_seed(), decoder.n_vocab)
-            if self.sampling.repeat_penalty != 1.0:
-                for token in self.prompt[-64:]:
-                    L.llama_sampler_accept(self.sampler, token)
-        token = L.llama_sampler_sample(self.sampler, decoder.ctx, rows[0])
+        if self.plain_greedy:
+            token = decoder.argmax(rows[0])
+        else:
+            if self.sampler is None:
+                self.sampler = _chain(self.sampling, decoder.next_seed(), decoder.n_vocab)
+                if self.sampling.repeat_penalty != 1.0:
+                    for token in self.prompt[-64:]:
+                        L.llama_sampler_accept(self.sampler, token)
+            token = L.llama_sampler_sample(self.sampler, decoder.ctx, rows[0])
         if not self.tokens and self.last is None:
             self.note_first_token()
         if self.cancelled:
@@ -588,6 +597,9 @@ class Decoder:
         self._seed = 0x5EED
         self.mix_prefill = False  # True: prompt chunks share a llama_decode with decode rows
         self._buf = ctypes.create_string_buffer(256)
+        self._output_of: dict[int, int] = {}  # batch row -> its index among the output rows
+        self._n_outputs = 0
+        self._argmax: list[int] | None = None  # per output row of the last decode, lazily
 
     # -- facts and helpers ------------------------------------------------------------------------------
     def next_seed(self) -> int:
@@ -606,6 +618,18 @@ class Decoder:
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def argmax(self, row: int) -> int:
+        """The most likely token of batch row ``row`` of the last decode (the first of equal
+        maxima, as llama.cpp's greedy sampler takes). All output rows of the step are reduced
+        in one call on first use."""
+        if self._argmax is None:
+            import llama_cpp as L
+
+            pointer = L.llama_get_logits(self.ctx)
+            logits = np.ctypeslib.as_array(pointer, shape=(self._n_outputs, self.n_vocab))
+            self._argmax = logits.argmax(axis=1).tolist()
+        return self._argmax[self._output_of[row]]
 
     def logprobs(self, row: int) -> np.ndarray:
         import llama_cpp as L
@@ -798,6 +822,11 @@ class Decoder:
         if n == 0:
             return
         self.batch.n_tokens = n
+        # llama_get_logits holds the rows that asked for logits contiguously, in batch order
+        outputs = sorted(r for _, rs in owners for r in rs)
+        self._output_of = {row: i for i, row in enumerate(outputs)}
+        self._n_outputs = len(outputs)
+        self._argmax = None
         status = L.llama_decode(self.ctx, self.batch)
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status}")

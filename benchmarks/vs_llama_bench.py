@@ -166,7 +166,7 @@ def run_batched_bench(
             "-tb",
             str(threads),
             "-c",
-            str(max(sizes) * (pp + tg) + 256),
+            str(max(sizes) * stream_cells(pp, tg)),
             "-b",
             "512",
             "-ub",
@@ -193,6 +193,13 @@ def run_batched_bench(
     return {int(r["pl"]): float(r["speed_tg"]) for r in rows}
 
 
+def stream_cells(pp: int, tg: int) -> int:
+    """Cells per KV stream on both sides: the sequence's tokens, rounded up as llama.cpp pads
+    the cache (256). Ours gets it as ``--context`` (the engine gives every sequence a stream
+    of a full context), llama-batched-bench as ``-c`` divided over its N streams."""
+    return -(-(pp + tg + 2) // 256) * 256
+
+
 def run_ours_batched(
     gguf: Path, threads: int, pp: int, tg: int, sizes: list[int]
 ) -> dict[int, float]:
@@ -206,6 +213,8 @@ def run_ours_batched(
             str(gguf),
             "--threads",
             str(threads),
+            "--context",
+            str(stream_cells(pp, tg)),
             "-p",
             "32",
             "-n",
