@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..errors import Cancelled, UsageError
+from ..errors import BaylingError, Cancelled, UsageError
 from ..settings import INSTRUCTION_LANGS
 from .common import engine_options, load_engine_for, notice
 
@@ -51,6 +51,86 @@ def _settings(flags: dict[str, Any]):
     return load_settings().with_overrides(**_setting_flags(flags))
 
 
+# --- COMET (eval score, eval translate) ---------------------------------------------------------
+
+
+def comet_options(command):
+    """--comet and its tuning options, shared by ``eval score`` and ``eval translate``."""
+    options = [
+        click.option(
+            "--comet",
+            "comet_path",
+            help="COMET checkpoint: a model folder (checkpoints/model.ckpt + hparams.yaml, e.g. "
+            "Unbabel/wmt22-comet-da), its model.ckpt, or a hub name already in the local cache.",
+        ),
+        click.option(
+            "--comet-encoder",
+            type=click.Path(path_type=Path),
+            help="Folder with the COMET encoder's config.json and tokenizer (default: the "
+            "checkpoint's pretrained_model, from a local folder or the Hugging Face cache).",
+        ),
+        click.option(
+            "--comet-batch-size",
+            default=16,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Segments COMET encodes at once.",
+        ),
+        click.option(
+            "--comet-device",
+            type=click.Choice(["auto", "cpu", "cuda"]),
+            default="auto",
+            show_default=True,
+            help="Where COMET runs (auto: CUDA when there, else the CPU).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _check_comet(flags: dict[str, Any], have_sources: bool) -> None:
+    """Fail before any work if COMET was asked for and cannot run."""
+    if flags["comet_path"] is None:
+        return
+    if not have_sources:
+        raise UsageError("COMET needs the source texts: add --src FILE")
+    from ..evaluation.comet import check_comet
+
+    check_comet(flags["comet_path"], flags["comet_encoder"])
+    if flags["comet_device"] == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--comet-device cuda: torch sees no CUDA device here")
+
+
+def _add_comet(result, sources, hyps, refs, flags: dict[str, Any], quiet: bool = False) -> None:
+    """COMET's system and segment scores into ``result`` (with a progress bar on a terminal)."""
+    from ..evaluation.comet import CometModel, signature
+    from ..progress import progress
+
+    device = None if flags["comet_device"] == "auto" else flags["comet_device"]
+    model = CometModel(flags["comet_path"], encoder=flags["comet_encoder"], device=device)
+    with progress("Scoring COMET", len(hyps), quiet=quiet) as bar:
+        scores = model.score(
+            [s.strip() for s in sources],
+            [h.strip() for h in hyps],
+            [r.strip() for r in refs],
+            batch_size=flags["comet_batch_size"],
+            on_progress=bar.advance,
+        )
+    result.comet = round(scores.system, 4)
+    result.comet_model = scores.model
+    result.comet_signature = signature(scores)
+    result.comet_segments = [round(v, 6) for v in scores.segments]
+
+
+def _pop_comet(flags: dict[str, Any]) -> dict[str, Any]:
+    names = ("comet_path", "comet_encoder", "comet_batch_size", "comet_device")
+    return {name: flags.pop(name) for name in names}
+
+
 # --- score -----------------------------------------------------------------------------------
 
 
@@ -78,12 +158,7 @@ def _settings(flags: dict[str, Any]):
     "--tokenize",
     help="BLEU tokenizer instead of the target language's (13a, zh, ja-mecab, ko-mecab, flores200, ...).",
 )
-@click.option(
-    "--comet",
-    "comet_path",
-    type=click.Path(path_type=Path),
-    help="COMET checkpoint (model.ckpt or its model folder).",
-)
+@comet_options
 @click.option(
     "--save",
     "save_dir",
@@ -97,7 +172,7 @@ def _settings(flags: dict[str, Any]):
     "--json", "as_json", is_flag=True, help="Print a JSON object (bleu, chrf, signature, ...)."
 )
 def score_command(
-    hyp_file, ref_file, target, source, src_file, tokenize, comet_path, save_dir, label, as_json
+    hyp_file, ref_file, target, source, src_file, tokenize, save_dir, label, as_json, **comet
 ) -> None:
     """Score hypotheses against references: BLEU, chrF++ (and COMET with --comet)."""
     from ..evaluation.scoring import check_tokenizer, score, tokenizer_for
@@ -109,13 +184,7 @@ def score_command(
     check_tokenizer(tokenizer)
     if save_dir is not None and Path(save_dir).exists():
         raise UsageError(f"run folder {save_dir} already exists; give a new --save folder")
-    if comet_path is not None and src_file is None:
-        raise UsageError("COMET needs the source texts: add --src FILE")
-    if comet_path is not None:
-        from ..evaluation.comet import comet_program, resolve_checkpoint
-
-        resolve_checkpoint(comet_path)
-        comet_program()
+    _check_comet(comet, src_file is not None)
     hyps = read_segments(hyp_file, "hypothesis file")
     refs = read_segments(ref_file, "reference file")
     check_aligned(hyps, refs, f"hypothesis file {hyp_file}", f"reference file {ref_file}")
@@ -124,11 +193,8 @@ def score_command(
         sources = read_segments(src_file, "source file")
         check_aligned(sources, refs, f"source file {src_file}", f"reference file {ref_file}")
     result = score(hyps, refs, target_lang, tokenize=tokenizer)
-    if comet_path is not None:
-        from ..evaluation.comet import comet_score
-
-        result.comet = round(comet_score(sources or [], hyps, refs, comet_path), 4)
-        result.comet_model = str(comet_path)
+    if comet["comet_path"] is not None:
+        _add_comet(result, sources or [], hyps, refs, comet)
     if save_dir is not None:
         from ..evaluation.runs import write_run
 
@@ -141,9 +207,10 @@ def score_command(
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     else:
         click.echo(result.format_text())
-        if comet_path is None:
+        if comet["comet_path"] is None:
             notice(
-                "COMET not computed: give --comet CHECKPOINT (and --src) where unbabel-comet is installed"
+                "COMET not computed: give --src FILE and --comet CHECKPOINT (e.g. a download of "
+                "Unbabel/wmt22-comet-da)"
             )
 
 
@@ -209,6 +276,7 @@ def _check_beam_parallel(beam: int, parallel: int | None) -> None:
     help="Wording of BayLing's instruction.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@comet_options
 @engine_options
 def translate_command(
     source,
@@ -239,6 +307,8 @@ def translate_command(
     _check_beam_parallel(beam, parallel)
     tokenizer = tokenize or tokenizer_for(target_lang)
     check_tokenizer(tokenizer)
+    comet = _pop_comet(engine_flags)
+    _check_comet(comet, True)
     settings = _settings(engine_flags).with_overrides(instruction_lang=instruction_lang)
     sources = read_segments(src_file, "source file")
     refs = read_segments(ref_file, "reference file")
@@ -299,12 +369,29 @@ def translate_command(
         translator.close()
         engine.close()
     result = score(done.hypotheses, refs, target_lang, tokenize=tokenizer)
-    write_run(
-        out_dir, kind="translate", label=label, source=source_lang, target=target_lang,
-        src_file=src_file, ref_file=ref_file, references=refs, hypotheses=done.hypotheses,
-        scores=result, model=facts, decoding=decoding, timing=done.timing,
-        extra={"finish_reasons": done.finish_reasons, "limit": limit}, folder=folder,
-    )  # fmt: skip
+
+    def save() -> None:
+        write_run(
+            out_dir, kind="translate", label=label, source=source_lang, target=target_lang,
+            src_file=src_file, ref_file=ref_file, references=refs, hypotheses=done.hypotheses,
+            scores=result, model=facts, decoding=decoding, timing=done.timing,
+            extra={"finish_reasons": done.finish_reasons, "limit": limit}, folder=folder,
+        )  # fmt: skip
+
+    if comet["comet_path"] is not None:
+        try:
+            _add_comet(
+                result, sources, done.hypotheses, refs, comet, quiet=bool(engine_flags.get("quiet"))
+            )
+        except (KeyboardInterrupt, BaylingError) as exc:  # keep the translations all the same
+            save()
+            if isinstance(exc, KeyboardInterrupt):
+                raise Cancelled(
+                    f"interrupted while scoring COMET; {folder} holds the run without COMET"
+                ) from None
+            exc.args = (f"{exc.message} ({folder} holds the run without COMET)",)
+            raise exc from None
+    save()
     cut = done.finish_reasons.get("length", 0) + done.finish_reasons.get("context", 0)
     if cut:
         notice(
@@ -358,10 +445,8 @@ def _remove_empty(folder: Path) -> None:
 )
 @click.option(
     "--repeat-penalty",
-    default=1.0,
-    show_default=True,
     type=click.FloatRange(min=0, min_open=True, max=5),
-    help="Repetition penalty (1: none, as BayLing's own inference).",
+    help="Repetition penalty (default: the settings', 1.05 unless changed; 1: none).",
 )
 @click.option("--seed", type=int, help="Sampling seed.")
 @click.option(
@@ -399,7 +484,7 @@ def bayling80_command(
         temperature=temperature,
         top_p=settings.top_p,
         top_k=settings.top_k,
-        repeat_penalty=repeat_penalty,
+        repeat_penalty=settings.repeat_penalty if repeat_penalty is None else repeat_penalty,
         seed=seed,
     )
     batch = BatchEngine(engine, parallel or getattr(settings, "parallel", None))
@@ -436,7 +521,7 @@ def bayling80_command(
                 "model": model_facts(engine),
                 "sampling": {
                     "temperature": temperature,
-                    "repeat_penalty": repeat_penalty,
+                    "repeat_penalty": sampling.repeat_penalty,
                     "seed": seed,
                     "max_tokens": settings.max_tokens,
                 },

@@ -86,8 +86,10 @@ class Scores:
     chrf_signature: str
     tokenizer: str
     segments: int
-    comet: float | None = None
+    comet: float | None = None  # system score (the segments' mean)
     comet_model: str | None = None
+    comet_signature: str | None = None
+    comet_segments: list[float] | None = None
     bleu_details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,7 +102,7 @@ class Scores:
             f"chrF++  {self.chrf:6.2f}  {self.chrf_signature}",
         ]
         if self.comet is not None:
-            lines.append(f"COMET   {self.comet:6.4f}  model:{self.comet_model}")
+            lines.append(f"COMET   {self.comet:6.4f}  {self.comet_signature}")
         return "\n".join(lines)
 
 
@@ -111,8 +113,18 @@ def spm_model_path(name: str = "flores200") -> Path:
     return Path(tokenizer_spm.SACREBLEU_DIR) / "models" / os.path.basename(url)
 
 
+def spm_model_url(name: str = "flores200") -> str:
+    tokenizer_spm = require("sacrebleu.tokenizers.tokenizer_spm", "spBLEU")
+    return str(tokenizer_spm.SPM_MODELS[name]["url"])
+
+
 def check_tokenizer(tokenize: str) -> None:
-    """Fail before any work, with one line, if ``tokenize`` cannot run on this machine."""
+    """Fail before any work, with one line, if ``tokenize`` cannot run on this machine.
+
+    spBLEU's SentencePiece model is never downloaded here (sacreBLEU would fetch it silently,
+    or hang on a machine without network): the line says where sacreBLEU looks for it, where
+    to get it, and that ``$SACREBLEU`` moves sacreBLEU's folder (to a copy on a shared disk).
+    """
     if tokenize not in TOKENIZERS:
         raise UsageError(
             f"unknown BLEU tokenizer {tokenize!r}; choose one of {', '.join(TOKENIZERS)}"
@@ -124,8 +136,9 @@ def check_tokenizer(tokenize: str) -> None:
         model = spm_model_path()
         if not model.is_file():
             raise UsageError(
-                f"spBLEU needs FLORES-200's SentencePiece model at {model} (sacreBLEU downloads it "
-                "once when online: `sacrebleu -tok flores200` on any file), "
+                f"spBLEU needs FLORES-200's SentencePiece model, not found at {model}: download "
+                f"{spm_model_url()} to that path once (or run `sacrebleu -tok flores200` once "
+                f"online), or set SACREBLEU=DIR to use DIR/models/{model.name}; "
                 "or choose another tokenizer with --tokenize"
             )
 

@@ -179,7 +179,21 @@ def test_bayling80_answers_in_bayling_layout(
     )
     multi = json.loads((out_dir / "BayLing-80.multiturn.zh.jsonl").read_text(encoding="utf-8"))
     assert multi["text"] == [scripted_spm.text, scripted_spm.text] and multi["model_id"]
-    assert json.loads((out_dir / "run.json").read_text())["kind"] == "bayling80"
+    run = json.loads((out_dir / "run.json").read_text())
+    assert run["kind"] == "bayling80"
+    assert run["sampling"]["repeat_penalty"] == 1.05  # the settings' default, used again
+
+    # Sampled with a repeat penalty: the path that crashed before the sampler fix.
+    code, _, err = cli(
+        capsys, "eval", "bayling80", "-m", str(scripted_spm.gguf), "--questions", str(questions),
+        "--out", str(tmp_path / "sampled"), "--temperature", "0.8", "--seed", "3",
+        "--repeat-penalty", "1.3",
+    )  # fmt: skip
+    assert code == 0, err
+    sampled = json.loads((tmp_path / "sampled" / "run.json").read_text())["sampling"]
+    assert sampled["repeat_penalty"] == 1.3 and sampled["temperature"] == 0.8
+    answers = (tmp_path / "sampled" / "BayLing-80.multiturn.zh.jsonl").read_text(encoding="utf-8")
+    assert len(json.loads(answers)["text"]) == 2
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question_id": 1}\n')

@@ -7,8 +7,6 @@ model is loaded here, so the whole file runs in a few seconds.
 from __future__ import annotations
 
 import json
-import os
-import stat
 import sys
 from pathlib import Path
 
@@ -161,6 +159,43 @@ def test_low_resource_language_scores_spbleu(flores_spm: Path) -> None:
     assert ours.bleu == pytest.approx(direct, abs=1e-3)
 
 
+def test_spbleu_model_missing_offline_in_a_real_process(tmp_path: Path) -> None:
+    """A fresh process, $SACREBLEU pointing at an empty folder (no network here): one line
+    saying where sacreBLEU looks, where to get the model, and the two ways out."""
+    from tests.support.cli import one_line_error, run
+
+    hyp, ref = write(tmp_path / "h", ["Habari"]), write(tmp_path / "r", ["Habari"])
+    result = run(
+        "eval", "score", "--hyp", str(hyp), "--ref", str(ref), "-t", "sw",
+        env={"SACREBLEU": str(tmp_path / "empty")},
+    )  # fmt: skip
+    one_line_error(
+        result, 2, str(tmp_path / "empty" / "models" / "flores200sacrebleuspm"),
+        "https://tinyurl.com/flores200sacrebleuspm", "SACREBLEU=DIR", "--tokenize",
+    )  # fmt: skip
+    assert result.stdout == b""
+
+
+def test_spbleu_model_from_a_local_copy_through_sacrebleu_env(
+    flores_spm: Path, tmp_path: Path
+) -> None:
+    """$SACREBLEU=DIR (sacreBLEU's own setting) uses DIR/models/flores200sacrebleuspm."""
+    from tests.support.cli import run
+
+    refs = ["Hali ya hewa ni nzuri leo.", "Tafadhali angalia barua pepe yako."]
+    hyps = ["Hali ya hewa nzuri leo.", "Tafadhali angalia barua yako."]
+    hyp, ref = write(tmp_path / "h", hyps), write(tmp_path / "r", refs)
+    result = run(
+        "eval", "score", "--hyp", str(hyp), "--ref", str(ref), "-t", "sw", "--json",
+        env={"SACREBLEU": str(flores_spm.parents[1])},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    data = json.loads(result.stdout)
+    direct = sacrebleu.metrics.BLEU(tokenize="flores200").corpus_score(hyps, [refs]).score
+    assert data["tokenizer"] == "flores200" and "tok:flores200" in data["signature"]
+    assert data["bleu"] == pytest.approx(direct, abs=1e-3)
+
+
 def test_missing_spbleu_model_is_one_line(tmp_path, monkeypatch, capsys) -> None:
     from sacrebleu.tokenizers import tokenizer_spm
 
@@ -275,52 +310,3 @@ def test_missing_mecab_names_the_extra(tmp_path, monkeypatch, capsys) -> None:
     code, _, err = cli(capsys, "eval", "score", "--hyp", str(hyp), "--ref", str(ref), "-t", "ja")
     assert code == 2
     one_line(err, "ja-mecab", "MeCab", "bayling-local[eval]")
-
-
-def test_comet_missing_program_says_how_to_install(tmp_path, monkeypatch, capsys) -> None:
-    hyp, ref = write(tmp_path / "hyp", EN_HYP), write(tmp_path / "ref", EN_REF)
-    src = write(tmp_path / "src", ZH_REF)
-    ckpt = tmp_path / "model.ckpt"
-    ckpt.write_bytes(b"x")
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.delenv("BAYLING_LOCAL_COMET_SCORE", raising=False)
-    args = ["eval", "score", "--hyp", str(hyp), "--ref", str(ref), "-t", "en", "--comet", str(ckpt)]
-    code, _, err = cli(capsys, *args)
-    assert code == 2
-    one_line(err, "--src")
-    code, _, err = cli(capsys, *args, "--src", str(src))
-    assert code == 2
-    one_line(err, "comet-score", "pipx install unbabel-comet")
-    code, _, err = cli(capsys, *args[:-1], str(tmp_path / "missing.ckpt"), "--src", str(src))
-    assert code == 2
-    one_line(err, "checkpoint not found")
-
-
-def test_comet_score_read_from_comet_score_output(tmp_path, monkeypatch, capsys) -> None:
-    """A stand-in ``comet-score`` (unbabel-comet cannot be installed beside bayling-local, and
-    no COMET checkpoint is on this machine) checks the arguments and prints its output format."""
-    program = tmp_path / "comet-score"
-    program.write_text(
-        f"#!{sys.executable}\n"
-        "import sys\n"
-        "args = sys.argv[1:]\n"
-        "assert '--only_system' in args and '--model' in args and '-s' in args and '-r' in args\n"
-        "hyp = args[args.index('-t') + 1]\n"
-        "print(f'{hyp}\\tscore: 0.8123')\n"
-    )
-    program.chmod(program.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    hyp, ref, src = (
-        write(tmp_path / "hyp", EN_HYP),
-        write(tmp_path / "ref", EN_REF),
-        write(tmp_path / "src", ZH_REF),
-    )
-    ckpt_dir = tmp_path / "wmt22-comet-da" / "checkpoints"
-    ckpt_dir.mkdir(parents=True)
-    (ckpt_dir / "model.ckpt").write_bytes(b"x")
-    code, out, err = cli(
-        capsys, "eval", "score", "--hyp", str(hyp), "--ref", str(ref), "--src", str(src), "-t", "en",
-        "--comet", str(tmp_path / "wmt22-comet-da"), "--json",
-    )  # fmt: skip
-    assert code == 0, err
-    assert json.loads(out)["comet"] == pytest.approx(0.8123)
