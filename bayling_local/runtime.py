@@ -167,7 +167,9 @@ def load_runtime(
     )
 
 
-def translator_for(engine: Engine, settings: Settings, *, parallel: int | None = None) -> Translator:
+def translator_for(
+    engine: Engine, settings: Settings, *, parallel: int | None = None
+) -> Translator:
     """A translator on ``engine`` that samples, instructs and batches as ``settings`` say
     (``parallel`` overrides the settings' lanes): what ``translate``, documents and the TUI use."""
     from .translate import Translator

@@ -17,7 +17,7 @@ import dataclasses
 import json
 import math
 import os
-import sys
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,11 +27,6 @@ import tomli_w
 
 from .errors import UsageError
 from .paths import settings_path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ENV_PREFIX = "BAYLING_LOCAL_"
 
@@ -198,6 +193,7 @@ _RULES: dict[str, _Rule] = {
     "beam": _Rule(int, False, _at_least("beam", 1, BEAM_MAX)),
 }
 assert set(_RULES) == {f.name for f in fields(Settings)}, "every setting has a rule"
+
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)

@@ -24,7 +24,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import paths, registry
@@ -48,6 +48,8 @@ RUNNABLE_ARCHITECTURES = ("llama",)  # what the engine runs (LLaMA 1/2/3 and Bay
 PULL_HINT = "bayling-local models pull bayling-2-8b"
 _CHUNK = 1 << 20
 _NAME_RE = NAME_RE
+
+
 def validate_name(name: str) -> str:
     """A store name: letters, digits, ``._+-``, optionally ``:TAG``; never a path."""
     if not _NAME_RE.match(name):
@@ -116,7 +118,7 @@ def _prompt_format_of(info: GGUFInfo) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 class Store:

@@ -105,7 +105,7 @@ def permute_rotary(weights: np.ndarray, n_head: int) -> np.ndarray:
     )
 
 
-class OutType(str, Enum):
+class OutType(str, Enum):  # noqa: UP042 (str() and f-strings of members stay as they were)
     """Output types ``convert`` writes itself (K-quants and the rest go through ``quantize``)."""
 
     F32 = "f32"

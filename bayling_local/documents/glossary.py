@@ -180,4 +180,3 @@ def _read_tbx(
     if not terms:
         raise InputError(f"{path.name} holds no term entries with two languages")
     return terms
-

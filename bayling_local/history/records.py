@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 SessionKind = Literal["chat", "translate"]
@@ -27,7 +27,7 @@ Clock = Callable[[], str]
 
 def utc_now() -> str:
     """The current time as ISO 8601 UTC, to the second (what the history records)."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def make_title(text: str, limit: int = TITLE_CHARS) -> str:

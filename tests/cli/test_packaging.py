@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 OLD_IMPORT = re.compile(r"^\s*(from|import)\s+(convert|train)\b|-m\s+(convert|train)\.", re.M)
