@@ -29,7 +29,7 @@ def single(out: Path, specs: list[str]) -> None:
 
     runs = _load(specs)
     fig, ax = plt.subplots(figsize=(8, 4))
-    labels = [name for name, _ in runs]
+    labels = [name.replace(", ", ",\n") for name, _ in runs]
     x = range(len(runs))
     pp = [r["pp_ratio"] for _, r in runs]  # type: ignore[index]
     tg = [r["tg_ratio"] for _, r in runs]  # type: ignore[index]

@@ -97,10 +97,26 @@ def build_llama_bench(tool: str = "llama-bench") -> Path:
     return binary
 
 
+SAME_LIBRARY = False  # --same-library: llama.cpp's tools run on the installed wheel's libraries
+
+
+def library_dir(binary: Path) -> str:
+    """Where the tools load libllama/libggml from: their own build (llama.cpp as cmake builds
+    it natively here) or, with ``--same-library``, the libraries inside the installed
+    llama-cpp-python (the very code our engine calls), so that only our side's own work
+    differs. The tools' RUNPATH yields to LD_LIBRARY_PATH, and both are the same llama.cpp
+    version, so the interface matches."""
+    if SAME_LIBRARY:
+        import llama_cpp
+
+        return str(Path(llama_cpp.__file__).parent / "lib")
+    return str(binary.parent)
+
+
 def run_llama_bench(
     binary: Path, gguf: Path, threads: int, pp: int, tg: int
 ) -> tuple[float, float]:
-    env = {**os.environ, "LD_LIBRARY_PATH": str(binary.parent)}
+    env = {**os.environ, "LD_LIBRARY_PATH": library_dir(binary)}
     out = subprocess.run(
         [
             str(binary),
@@ -155,7 +171,7 @@ def run_batched_bench(
     binary: Path, gguf: Path, threads: int, pp: int, tg: int, sizes: list[int]
 ) -> dict[int, float]:
     """llama-batched-bench's S_TG (aggregate decode tokens/s) for each N in ``sizes``."""
-    env = {**os.environ, "LD_LIBRARY_PATH": str(binary.parent)}
+    env = {**os.environ, "LD_LIBRARY_PATH": library_dir(binary)}
     out = subprocess.run(
         [
             str(binary.parent / "llama-batched-bench"),
@@ -263,6 +279,7 @@ def batched(args: argparse.Namespace, binary: Path, gguf: Path) -> dict:
         )
     result = {
         "model": gguf.name,
+        "llama_cpp_libraries": "llama-cpp-python's" if SAME_LIBRARY else "native build",
         "threads": args.threads,
         "npp": args.npp,
         "ntg": args.ntg,
@@ -322,7 +339,14 @@ def main() -> None:
     parser.add_argument("--npp", type=int, default=128, help="prompt tokens per sequence")
     parser.add_argument("--ntg", type=int, default=128, help="tokens decoded per sequence")
     parser.add_argument("--plot", type=Path, help="PNG of the --batched comparison")
+    parser.add_argument(
+        "--same-library",
+        action="store_true",
+        help="run llama.cpp's tools on llama-cpp-python's own libllama/libggml",
+    )
     args = parser.parse_args()
+    global SAME_LIBRARY
+    SAME_LIBRARY = args.same_library
     binary = build_llama_bench("llama-batched-bench" if args.batched else "llama-bench")
     with tempfile.TemporaryDirectory() as tmp:
         if args.gguf is None:
@@ -342,6 +366,7 @@ def main() -> None:
             ours.append(run_ours(gguf, args.threads, args.p, args.n))
         result = {
             "model": gguf.name,
+            "llama_cpp_libraries": "llama-cpp-python's" if SAME_LIBRARY else "native build",
             "threads": args.threads,
             "llama_bench_pp_tps": round(statistics.median(t[0] for t in theirs), 2),
             "llama_bench_tg_tps": round(statistics.median(t[1] for t in theirs), 2),
