@@ -272,7 +272,14 @@ class CometModel:
         require("torch", "COMET", EVAL_EXTRA)
         require("transformers", "COMET", EVAL_EXTRA)
         import torch
-        from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+        import transformers
+        from transformers import XLMRobertaConfig, XLMRobertaModel
+
+        # the Rust-backed tokenizer: XLMRobertaTokenizerFast up to transformers 4,
+        # XLMRobertaTokenizer from 5 on (the old name stays as an alias there)
+        tokenizer_class = getattr(transformers, "XLMRobertaTokenizerFast", None)
+        if tokenizer_class is None:
+            tokenizer_class = transformers.XLMRobertaTokenizer
 
         self.checkpoint = resolve_checkpoint(checkpoint)
         saved = _load_checkpoint(self.checkpoint)
@@ -280,9 +287,7 @@ class CometModel:
         folder = resolve_encoder(self.config.pretrained_model, encoder)
         self.encoder_folder = folder
         try:
-            self.tokenizer = XLMRobertaTokenizerFast.from_pretrained(
-                str(folder), local_files_only=True
-            )
+            self.tokenizer = tokenizer_class.from_pretrained(str(folder), local_files_only=True)
             encoder_config = XLMRobertaConfig.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -325,8 +330,8 @@ class CometModel:
         self.estimator = self._estimator(state)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            for module in (self.encoder, self.estimator):
-                module.to(self.device).float().eval()
+            self.encoder.to(self.device).float().eval()  # type: ignore[arg-type]
+            self.estimator.to(self.device).float().eval()
         except (RuntimeError, AssertionError) as exc:
             raise UsageError(f"cannot use device {self.device} for COMET: {exc}") from None
         if self.layer_weights is not None and self.gamma is not None:
