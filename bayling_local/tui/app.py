@@ -11,7 +11,9 @@ the model loads wait for it, and Esc stops a reply between tokens (the partial r
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import importlib
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
@@ -23,7 +25,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Footer
 
 from ..errors import BaylingError
 from ..settings import Settings, load_settings
@@ -49,7 +51,7 @@ from .messages import (
 from .screens import HelpScreen, NoModelScreen, TooSmallScreen
 from .textutil import Batcher
 from .views.translate import TranslateView
-from .widgets import LazyView, PromptArea, StatusBar
+from .widgets import PromptArea, StatusBar, ViewTabs, focus_now
 
 if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats
@@ -117,6 +119,7 @@ class BaylingApp(App[None]):
         )
         self.model_spec = model
         self.autoload = autoload
+        self._mounting: dict[str, asyncio.Lock] = {}  # views mounted after the first frame
         self.remember = remember  # the last language pair, across runs (tests turn it off)
         try:
             self.theme = self.settings.theme
@@ -169,13 +172,11 @@ class BaylingApp(App[None]):
             from .state import load_state
 
             remembered = load_state()
-        with TabbedContent(initial="translate", id="views"):
-            with TabPane("Translate F2", id="translate"):
-                yield TranslateView(self.ctx, remembered=remembered, id="translate-view")
-            for name in LAZY_VIEWS:
-                key = f"F{VIEWS.index(name) + 2}"
-                with TabPane(f"{VIEW_TITLES[name]} {key}", id=name):
-                    yield LazyView(*LAZY_VIEWS[name], self.ctx, view_id=f"{name}-view")
+        tabs = [(name, f"{VIEW_TITLES[name]} F{index + 2}") for index, name in enumerate(VIEWS)]
+        yield ViewTabs(tabs, active="translate", id="tabs")
+        # Only the translate view is built for the first frame; _startup mounts the others.
+        with ContentSwitcher(initial="translate-view", id="views"):
+            yield TranslateView(self.ctx, remembered=remembered, id="translate-view")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -188,15 +189,24 @@ class BaylingApp(App[None]):
         return self.query_one(f"#{name}-view")
 
     def mounted_view(self, name: str) -> Any:  # the view classes are imported lazily
-        """The view if it is mounted yet, else None."""
+        """The view if it is mounted yet (its widgets composed), else None."""
         found = self.query(f"#{name}-view")
-        return found.first() if found else None
+        if not found or not found.first().is_mounted:
+            return None
+        return found.first()
 
     async def ensure_view(self, name: str) -> Any:
-        """The view, mounting it now if the start-up has not done so yet."""
-        if name != "translate":
-            await self.query_one(f"#{name}", TabPane).query_one(LazyView).load()
-        return self.view(name)
+        """The view, importing and mounting it now if the start-up has not done so yet."""
+        lock = self._mounting.setdefault(name, asyncio.Lock())
+        async with lock:  # the start-up and a key press may ask for it at the same time
+            found = self.query(f"#{name}-view")  # mounted under this lock, if at all
+            view = found.first() if found else None
+            if view is None:
+                module, class_name = LAZY_VIEWS[name]
+                view_class = getattr(importlib.import_module(module), class_name)
+                view = view_class(self.ctx, id=f"{name}-view")
+                await self.query_one(ContentSwitcher).add_content(view)
+        return view
 
     @property
     def translate_view(self) -> TranslateView:
@@ -212,12 +222,20 @@ class BaylingApp(App[None]):
         self.call_after_refresh(self._startup)
 
     def _startup(self) -> None:
-        self.set_timer(1.0, settle_memory)  # once the other views are mounted
+        """Just after the first frame: the model starts loading, the rest of the app is built."""
         notice = self.history.notice
         if notice:
             self.notify(notice, title="History", severity="warning", timeout=15)
         if self.autoload:
-            self._load(self.model_spec)
+            self._load(self.model_spec)  # in a thread, while the views are built
+        # In a worker, not here: the app keeps handling keys while the views are mounted.
+        self.run_worker(self._build_the_rest(), group="startup")
+
+    async def _build_the_rest(self) -> None:
+        await self.translate_view.finish_layout()
+        for name in LAZY_VIEWS:
+            await self.ensure_view(name)
+        self.set_timer(1.0, settle_memory)  # the long-lived objects are all there now
 
     # -- terminal size ---------------------------------------------------------------------
 
@@ -244,20 +262,27 @@ class BaylingApp(App[None]):
 
     @property
     def current_view(self) -> str:
-        return self.query_one(TabbedContent).active or "translate"
+        current = self.query_one(ContentSwitcher).current or "translate-view"
+        return current.removesuffix("-view")
 
     async def action_show_view(self, name: str) -> None:
         if isinstance(self.screen, TooSmallScreen):
             return
         view = await self.ensure_view(name)
-        self.query_one(TabbedContent).active = name
-        view.focus_input()
+        if self.current_view != name:
+            self.query_one(ContentSwitcher).current = f"{name}-view"
+            self.query_one(ViewTabs).active = name
+            if name in ("history", "models"):
+                view.refresh_list()
+        # At once, not with Widget.focus() (which waits its turn behind the keys already
+        # queued): keys typed right after F4 belong to the view they asked for.
+        focus_now(view.input_widget())
 
-    @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        view = self.mounted_view(event.pane.id or "")
-        if view is not None and event.pane.id in ("history", "models"):
-            view.refresh_list()
+    @on(ViewTabs.Chosen)
+    async def _tab_chosen(self, message: ViewTabs.Chosen) -> None:
+        await self.action_show_view(message.name)
+        if message.by_key:
+            focus_now(self.query_one(ViewTabs))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, (HelpScreen, TooSmallScreen)):

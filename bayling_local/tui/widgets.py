@@ -1,18 +1,21 @@
-"""Widgets of the terminal UI: the prompt box, the lazy view holder, the status bar, diffs."""
+"""Widgets of the terminal UI: the prompt box, the view tabs, the status bar, diffs."""
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 from collections.abc import Sequence
 
+from rich.cells import cell_len
+from rich.console import Group
+from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
+from textual.app import RenderResult
 from textual.binding import Binding
-from textual.containers import Container, Horizontal
 from textual.message import Message
-from textual.widgets import Label, TextArea
+from textual.reactive import reactive
+from textual.renderables.bar import Bar
+from textual.widget import Widget
+from textual.widgets import TextArea
 
 from .textutil import ComposeGuard, printable
 
@@ -70,62 +73,148 @@ class PromptArea(TextArea):
         await super()._on_key(event)
 
 
-class LazyView(Container):
-    """Stands in for a view until just after the first frame, then imports and mounts it.
+class ViewTabs(Widget, can_focus=True):
+    """The row of view names over a bar that marks the shown one: one widget for all tabs.
 
-    Start-up only pays for the view the user sees first; the others load while the user reads.
+    Textual's ``TabbedContent`` builds about twenty widgets (a tab, a pane and a placeholder
+    per view, scroll containers, an underline); styling them was a large part of the start-up
+    (benchmarks/tui_startup.py). This draws the same two lines itself. A click on a name, or
+    Left/Right while it has focus, posts :class:`ViewTabs.Chosen`; the app shows that view and
+    sets :attr:`active`.
     """
 
-    DEFAULT_CSS = "LazyView { height: 1fr; }"
+    DEFAULT_CSS = """
+    ViewTabs { height: 2; width: 1fr; padding: 0 1; pointer: pointer; }
+    ViewTabs > .view-tabs--tab { color: $foreground 50%; }
+    ViewTabs > .view-tabs--active { color: $foreground; }
+    ViewTabs:focus > .view-tabs--active {
+        color: $block-cursor-foreground;
+        background: $block-cursor-background;
+        text-style: $block-cursor-text-style;
+    }
+    ViewTabs > .view-tabs--bar { color: $block-cursor-background; background: $foreground 10%; }
+    ViewTabs:focus > .view-tabs--bar { background: $foreground 30%; }
+    """
+    COMPONENT_CLASSES = {
+        "view-tabs--tab",
+        "view-tabs--active",
+        "view-tabs--bar",
+    }
+    BINDINGS = [
+        Binding("left", "step(-1)", "Previous view", show=False),
+        Binding("right", "step(1)", "Next view", show=False),
+    ]
+    ALLOW_SELECT = False
 
-    def __init__(self, module: str, class_name: str, ctx: object, *, view_id: str) -> None:
-        super().__init__()
-        self.module = module
-        self.class_name = class_name
-        self.ctx = ctx  # handed to the view (the app's AppContext)
-        self.view_id = view_id
-        self._loading: asyncio.Lock | None = None
+    active: reactive[str] = reactive("")
 
-    def on_mount(self) -> None:
-        self.call_after_refresh(self.load)
+    class Chosen(Message):
+        """The user picked the view ``name``: a click, or Left/Right on the focused bar
+        (``by_key``: the bar keeps the focus, so the next Left/Right goes on from there)."""
 
-    async def load(self) -> None:
-        if self._loading is None:
-            self._loading = asyncio.Lock()
-        async with self._loading:
-            if self.children:
+        def __init__(self, name: str, *, by_key: bool = False) -> None:
+            super().__init__()
+            self.name = name
+            self.by_key = by_key
+
+    def __init__(self, tabs: Sequence[tuple[str, str]], *, active: str, id: str | None = None):
+        super().__init__(id=id)
+        self.tabs = list(tabs)  # (view name, label)
+        self.set_reactive(ViewTabs.active, active)
+
+    def _spans(self) -> list[tuple[str, int, int]]:
+        """(name, first cell, end cell) of each label, padded by one cell on both sides."""
+        spans, x = [], 0
+        for name, label in self.tabs:
+            width = cell_len(label) + 2
+            spans.append((name, x, x + width))
+            x += width
+        return spans
+
+    def render(self) -> RenderResult:
+        tab = self.get_component_rich_style("view-tabs--tab")
+        active = self.get_component_rich_style("view-tabs--active")
+        bar = self.get_component_rich_style("view-tabs--bar")
+        labels = Text(no_wrap=True, overflow="crop")
+        highlight = (0, 0)
+        for (name, label), (_, start, end) in zip(self.tabs, self._spans(), strict=True):
+            labels.append(f" {label} ", style=active if name == self.active else tab)
+            if name == self.active:
+                highlight = (start, end)
+        return Group(
+            labels,
+            Bar(
+                highlight_range=highlight,
+                highlight_style=Style.from_color(bar.color),
+                background_style=Style.from_color(bar.bgcolor),
+            ),
+        )
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        for name, start, end in self._spans():
+            if start <= offset.x < end:
+                self.post_message(self.Chosen(name))
                 return
-            view_class = getattr(importlib.import_module(self.module), self.class_name)
-            await self.mount(view_class(self.ctx, id=self.view_id))
+
+    def action_step(self, step: int) -> None:
+        names = [name for name, _ in self.tabs]
+        index = names.index(self.active) if self.active in names else 0
+        self.post_message(self.Chosen(names[(index + step) % len(names)], by_key=True))
 
 
-class StatusBar(Horizontal):
-    """Model, speed of the last reply, context used, and what the app is doing."""
+class StatusBar(Widget):
+    """Model, speed of the last reply, context used, and what the app is doing (at the right).
+
+    One widget drawing one line (not a label per field): fewer widgets to build at start-up.
+    """
 
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
-    StatusBar Label { width: auto; margin-right: 2; }
-    StatusBar #status-model { color: $text; text-style: bold; }
-    StatusBar #status-state { width: 1fr; content-align: right middle; text-align: right; }
+    StatusBar > .status-bar--model { color: $text; text-style: bold; }
     """
+    COMPONENT_CLASSES = {"status-bar--model"}
 
-    def compose(self) -> ComposeResult:
-        yield Label("no model", id="status-model")
-        yield Label("", id="status-speed")
-        yield Label("", id="status-context")
-        yield Label("", id="status-state")
+    model: reactive[str] = reactive("no model")
+    speed: reactive[str] = reactive("")
+    context: reactive[str] = reactive("")
+    state: reactive[str] = reactive("")
+
+    def render(self) -> RenderResult:
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(printable(self.model), style=self.get_component_rich_style("status-bar--model"))
+        for field in (self.speed, self.context):
+            if field:
+                text.append("  " + printable(field))
+        state = printable(self.state)
+        if state:
+            gap = self.content_size.width - text.cell_len - cell_len(state)
+            text.append(" " * max(gap, 2) + state)
+        return text
 
     def set_model(self, text: str) -> None:
-        self.query_one("#status-model", Label).update(text)
+        self.model = text
 
     def set_speed(self, text: str) -> None:
-        self.query_one("#status-speed", Label).update(text)
+        self.speed = text
 
     def set_context(self, text: str) -> None:
-        self.query_one("#status-context", Label).update(text)
+        self.context = text
 
     def set_state(self, text: str) -> None:
-        self.query_one("#status-state", Label).update(text)
+        self.state = text
+
+
+def focus_now(widget: Widget) -> None:
+    """Focus ``widget`` before the next key is handled.
+
+    ``Widget.focus()`` takes effect only after the messages already queued, keys included: a
+    key typed right after the one that moved the focus (``/`` then a search word, F4 then
+    ``/``, on a busy machine) would go to the old widget.
+    """
+    widget.screen.set_focus(widget)
 
 
 def diff_text(spans: Sequence[tuple[str, str]]) -> Text:

@@ -62,7 +62,7 @@ def test_a_translation_sent_while_the_model_loads_waits_and_then_runs(tiny_spm_g
             await pilot.press("enter")
             await pilot.pause(0.1)
             assert "loading model" in _text(view.query_one("#output-title"))
-            assert "1 waiting" in _text(app.status.query_one("#status-state"))
+            assert "1 waiting" in app.status.state
             assert not any("No model" in n for n in notifications(app))
             held_load.set()
             await wait_for(pilot, lambda: view.session.versions, what="the queued translation")

@@ -112,6 +112,8 @@ def test_help_lists_every_views_keys():
     assert ("Shift+Enter / Ctrl+J", "New line") in sections["Text boxes"]
     assert ("Ctrl+R", "Regenerate") in sections["Chat (F3)"]
     assert ("Esc", "Stop reply") in sections["Everywhere"]
+    # F10 (translate a document) is a key of the translate view like the others
+    assert ("F10", "Translate a document (F10 again cancels)") in sections["Translate (F2)"]
 
 
 def test_chat_command_without_a_terminal_is_one_clear_line(capsys):

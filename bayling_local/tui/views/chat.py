@@ -11,6 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Label, Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
@@ -19,7 +20,7 @@ from ..chat_session import ChatSession, Turn
 from ..messages import Generate, GenerationFinished, StreamChunk, StreamDone, StreamFailed
 from ..model_session import chat_sampling
 from ..textutil import code_blocks, printable
-from ..widgets import PromptArea
+from ..widgets import PromptArea, focus_now
 
 if TYPE_CHECKING:
     from ...engine import Engine
@@ -164,8 +165,12 @@ class ChatView(Vertical):
             placeholder="Message BayLing", id="chat-input", ime_window=self.ctx.ime_window
         )
 
+    def input_widget(self) -> Widget:
+        """What takes the focus when the view is shown."""
+        return self.query_one("#chat-input", PromptArea)
+
     def focus_input(self) -> None:
-        self.query_one("#chat-input", PromptArea).focus()
+        self.input_widget().focus()
 
     @property
     def log(self) -> VerticalScroll:  # type: ignore[override]
@@ -351,7 +356,7 @@ class ChatView(Vertical):
                 widget.add_class("editing")
         box.load_text(removed[0].content)
         box.move_cursor(box.document.end)
-        box.focus()
+        focus_now(box)
         self.notify("Editing your last message: Enter replaces it and its reply, Esc puts it back")
 
     async def action_cancel_edit(self) -> None:

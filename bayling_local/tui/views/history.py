@@ -15,12 +15,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label
 
 from ...errors import BaylingError
 from ..messages import OpenSession
 from ..screens import AskText, Confirm
 from ..textutil import printable
+from ..widgets import focus_now
 
 if TYPE_CHECKING:
     from ...history import SessionRecord
@@ -66,7 +68,10 @@ class HistoryView(Vertical):
     """Saved chats and translations."""
 
     BINDINGS = [
-        Binding("slash", "search", "Search"),
+        # Priority: handled as the key arrives, so the word typed right after it reaches the
+        # search box even when the app is busy (a plain binding runs only once the key has
+        # been offered to the table, and the next keys were already sent there).
+        Binding("slash", "search", "Search", priority=True),
         Binding("r", "rename", "Rename"),
         Binding("d,delete", "delete", "Delete"),
         Binding("a", "archive", "Archive"),
@@ -128,8 +133,12 @@ class HistoryView(Vertical):
         with contextlib.suppress(NoMatches):  # the app may be closing while this view mounts
             self.refresh_list()
 
+    def input_widget(self) -> Widget:
+        """What takes the focus when the view is shown."""
+        return self.query_one("#sessions", DataTable)
+
     def focus_input(self) -> None:
-        self.query_one("#sessions", DataTable).focus()
+        self.input_widget().focus()
 
     @property
     def table(self) -> DataTable:
@@ -212,7 +221,7 @@ class HistoryView(Vertical):
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
-        self.table.focus()
+        focus_now(self.table)
 
     def on_key(self, event: events.Key) -> None:
         if event.key != "down" or not self.is_mounted:
@@ -220,10 +229,14 @@ class HistoryView(Vertical):
         search = self.query("#search")
         if search and self.app.focused is search.first():
             event.stop()
-            self.table.focus()  # Down from the search box moves into the results
+            focus_now(self.table)  # Down from the search box moves into the results
 
     def action_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        search = self.query_one("#search", Input)
+        if self.app.focused is search:  # a "/" typed in the search: after the keys before it
+            search.call_later(search.insert_text_at_cursor, "/")
+            return
+        focus_now(search)
 
     async def action_clear_search(self) -> None:
         """Esc: empty the search and show every session again (or stop a reply, elsewhere)."""
@@ -233,7 +246,7 @@ class HistoryView(Vertical):
             return
         search.value = ""
         self.refresh_list()
-        self.table.focus()
+        focus_now(self.table)
 
     def action_toggle_archived(self) -> None:
         self.show_archived = not self.show_archived

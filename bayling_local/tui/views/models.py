@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import DataTable, Label, ProgressBar
 
 from ...errors import BaylingError
@@ -93,8 +94,12 @@ class ModelsView(Vertical):
             if self.ctx.model.loading:  # a load started before this view was mounted
                 self.show_loading(self.ctx.model.loading)
 
+    def input_widget(self) -> Widget:
+        """What takes the focus when the view is shown."""
+        return self.query_one("#models", DataTable)
+
     def focus_input(self) -> None:
-        self.query_one("#models", DataTable).focus()
+        self.input_widget().focus()
 
     # -- listing ---------------------------------------------------------------------------
 

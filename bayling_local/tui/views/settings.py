@@ -10,6 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, TextArea
 
 from ...errors import BaylingError, UsageError
@@ -164,8 +165,12 @@ class SettingsView(VerticalScroll):
 
         self.app.push_screen(LanguagePicker("Default target language"), chosen)
 
+    def input_widget(self) -> Widget:
+        """What takes the focus when the view is shown."""
+        return self.query_one(f"#set-{NUMBER_FIELDS[0].name}", Input)
+
     def focus_input(self) -> None:
-        self.query_one(f"#set-{NUMBER_FIELDS[0].name}", Input).focus()
+        self.input_widget().focus()
 
     def action_focus_theme(self) -> None:
         self.query_one("#set-theme", Select).focus()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Button, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -40,12 +41,16 @@ if TYPE_CHECKING:
     from ..context import AppContext
     from ..state import UiState
 
+_W = TypeVar("_W", bound=Widget)
+
 DETECT_DELAY_S = 0.4
 # The source and the translation get the room: from this terminal height the versions and
 # changes are shown in full below them, from the next one in 4 lines, and in a shorter
 # terminal they are behind Ctrl+G.
 VERSIONS_FULL_HEIGHT = 30
 VERSIONS_MIN_HEIGHT = 22
+# Heights of the panes below the texts (as in app.tcss), for the room kept before they mount.
+REFINE_ROWS, VERSIONS_ROWS, VERSIONS_SHORT_ROWS = 4, 7, 4
 
 
 class TranslateView(Vertical):
@@ -60,9 +65,10 @@ class TranslateView(Vertical):
         Binding("f8", "copy", "Copy translation"),
         Binding("ctrl+o", "restore", "Restore version"),
         Binding("ctrl+b", "compare_base", "Compare from version"),
-        # No description: not in the footer nor the F1 table (their snapshots are fixed); the
-        # palette's "Translate a document…" and docs/TUI.md name the key.
-        Binding("f10", "translate_document", "", show=False),
+        # In the F1 table, not in the footer (the footer keeps to the keys used most).
+        Binding(
+            "f10", "translate_document", "Translate a document (F10 again cancels)", show=False
+        ),
     ]
 
     COMMANDS_LIST = [
@@ -114,6 +120,7 @@ class TranslateView(Vertical):
         self.streamed = ""
         self._stream_title = ""
         self._versions_chosen: bool | None = None  # Ctrl+G's choice; None: by terminal height
+        self._mounting_below: AwaitMount | None = None  # see _ensure_panes_below
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="lang-bar"):
@@ -132,29 +139,70 @@ class TranslateView(Vertical):
             with Vertical(id="output-pane"):
                 yield Label("Translation", id="output-title", classes="pane-title")
                 yield TextArea(id="output", read_only=True, soft_wrap=True, show_cursor=False)
-        with Vertical(id="refine-pane"):
-            yield Label(
+        # The refinement box, the versions and the changes have nothing to show before a
+        # translation: they are mounted just after the first frame (finish_layout), in the room
+        # this keeps for them, so the boxes above do not move.
+        yield Static(id="below-pending")
+
+    def _panes_below(self) -> tuple[Vertical, Horizontal]:
+        refine = Vertical(
+            Label(
                 "Refine · Ctrl+G versions · e.g. more formal · use 'Ballon d'Or' for 金球奖 · "
                 "now into German",
                 classes="pane-title",
-            )
-            yield PromptArea(
+            ),
+            PromptArea(
                 placeholder="How should the translation change?",
                 id="refine",
                 ime_window=self.ctx.ime_window,
-            )
-        with Horizontal(id="versions-pane"):
-            with Vertical(id="versions-box"):
-                yield Label("Versions · Enter restores · Ctrl+B compare from", classes="pane-title")
-                yield OptionList(id="versions")
-            with VerticalScroll(id="diff-pane"):
-                yield Label("Changes", id="diff-title", classes="pane-title")
-                yield Static("", id="diff")
+            ),
+            id="refine-pane",
+        )
+        versions = Horizontal(
+            Vertical(
+                Label("Versions · Enter restores · Ctrl+B compare from", classes="pane-title"),
+                OptionList(id="versions"),
+                id="versions-box",
+            ),
+            VerticalScroll(
+                Label("Changes", id="diff-title", classes="pane-title"),
+                Static("", id="diff"),
+                id="diff-pane",
+            ),
+            id="versions-pane",
+        )
+        return refine, versions
+
+    async def finish_layout(self) -> None:
+        """Mount what the first frame does without (the app calls this just after it), then
+        show in it what happened meanwhile (a translation typed at once, a session opened)."""
+        await self._ensure_panes_below()
+        self._refresh_versions()
+        session = self.session
+        self._show_diff(session.current if session is not None else None)
+
+    def _ensure_panes_below(self) -> AwaitMount:
+        """Start mounting the refinement box, versions and changes if that has not started.
+
+        Until the returned mount is done their widgets may be missing: the methods that show
+        something in them skip it then, and :meth:`finish_layout` shows it once they are in.
+        """
+        if self._mounting_below is None:
+            for placeholder in self.query("#below-pending"):
+                placeholder.display = False
+                placeholder.remove()
+            self._mounting_below = self.mount(*self._panes_below())
+            self._fit_versions()
+        return self._mounting_below
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def input_widget(self) -> Widget:
+        """What takes the focus when the view is shown."""
+        return self.query_one("#source", PromptArea)
+
     def focus_input(self) -> None:
-        self.query_one("#source", PromptArea).focus()
+        self.input_widget().focus()
 
     def _source_label(self) -> str:
         if self.source_lang is not None:
@@ -199,7 +247,17 @@ class TranslateView(Vertical):
     def _fit_versions(self) -> None:
         """Versions below the texts in a tall terminal; behind Ctrl+G in a short one."""
         height = self.app.size.height
-        pane = self.query_one("#versions-pane")
+        found = self.query("#versions-pane")
+        if not found:  # not mounted yet: keep the room they will take
+            for placeholder in self.query("#below-pending"):
+                versions = 0
+                if height >= VERSIONS_MIN_HEIGHT:
+                    versions = (
+                        VERSIONS_ROWS if height >= VERSIONS_FULL_HEIGHT else VERSIONS_SHORT_ROWS
+                    )
+                placeholder.styles.height = REFINE_ROWS + versions
+            return
+        pane = found.first()
         pane.set_class(height < VERSIONS_FULL_HEIGHT, "short")
         if self._versions_chosen is None:
             pane.display = height >= VERSIONS_MIN_HEIGHT
@@ -386,15 +444,15 @@ class TranslateView(Vertical):
     def action_refine(self) -> None:
         from ...interactive import InteractiveTranslator
 
-        box = self.query_one("#refine", PromptArea)
-        refinement = box.text.strip()
+        box = self._below("#refine", PromptArea)
+        refinement = box.text.strip() if box is not None else ""
         session = self.session
         if session is None or session.current is None:
             self.notify(
                 "Translate something first (type in the source box, Enter)", severity="warning"
             )
             return
-        if not refinement:
+        if box is None or not refinement:
             self.notify(
                 "Type how the translation should change, e.g. more formal", severity="warning"
             )
@@ -476,7 +534,9 @@ class TranslateView(Vertical):
         self._show_current()
         source_box = self.query_one("#source", PromptArea)
         if kind == "translate" and self.app.focused is source_box:
-            self.query_one("#refine", PromptArea).focus()  # the next step is usually a refinement
+            refine = self._below("#refine", PromptArea)
+            if refine is not None:  # the next step is usually a refinement
+                refine.focus()
         if reply.status == "cut":
             self.notify(
                 f"v{index + 1} was cut off: it reached the token limit "
@@ -528,8 +588,16 @@ class TranslateView(Vertical):
 
     # -- versions --------------------------------------------------------------------------
 
+    def _below(self, selector: str, kind: type[_W]) -> _W | None:
+        """A widget of the panes below the texts, or None while they are being mounted."""
+        self._ensure_panes_below()
+        found = self.query(selector)
+        return found.first(kind) if found else None
+
     def _refresh_versions(self) -> None:
-        options = self.query_one("#versions", OptionList)
+        options = self._below("#versions", OptionList)
+        if options is None:
+            return
         options.clear_options()
         session = self.session
         if session is None:
@@ -564,8 +632,10 @@ class TranslateView(Vertical):
         return session.versions[index].parent
 
     def _show_diff(self, index: int | None) -> None:
-        title = self.query_one("#diff-title", Label)
-        diff = self.query_one("#diff", Static)
+        title = self._below("#diff-title", Label)
+        diff = self._below("#diff", Static)
+        if title is None or diff is None:
+            return
         session = self.session
         if session is None or index is None:
             title.update("Changes")
@@ -590,11 +660,13 @@ class TranslateView(Vertical):
             self.restore(int(event.option.id))
 
     def _highlighted_version(self) -> int | None:
-        options = self.query_one("#versions", OptionList)
+        options = self._below("#versions", OptionList)
         if self.session is None or not self.session.versions:
             self.notify("There are no versions yet: translate something first", severity="warning")
             return None
-        return options.highlighted if options.highlighted is not None else self.session.current
+        if options is None or options.highlighted is None:
+            return self.session.current
+        return options.highlighted
 
     def action_restore(self) -> None:
         index = self._highlighted_version()
@@ -657,7 +729,9 @@ class TranslateView(Vertical):
         if not keep_source:
             self.query_one("#source", PromptArea).clear()
             self.detected = None
-        self.query_one("#refine", PromptArea).clear()
+        refine = self._below("#refine", PromptArea)
+        if refine is not None:
+            refine.clear()
         self._update_language_buttons()
         self._refresh_versions()
         self._show_current()
@@ -667,6 +741,7 @@ class TranslateView(Vertical):
         self.new_session()
 
     def action_toggle_versions(self) -> None:
+        self._ensure_panes_below()
         pane = self.query_one("#versions-pane")
         pane.display = not pane.display
         self._versions_chosen = pane.display  # the user's choice holds whatever the size
@@ -674,6 +749,8 @@ class TranslateView(Vertical):
     async def load_session(self, record_id: int) -> None:
         """Open a saved translation session from the history."""
         from ...interactive import InteractiveSession
+
+        await self._ensure_panes_below()  # it shows the versions at once
 
         history = self.ctx.history
         record = history.session(record_id)
