@@ -144,26 +144,16 @@ def _size_args(pp: int, tg: int) -> list[str]:
     return ["-p", str(pp), "-n", str(tg), "-r", "3"]
 
 
+def bench_ours(gguf: Path, threads: int, *args: str) -> dict:
+    """``bayling-local bench -m GGUF --threads N ARGS --json`` run as a user runs it, parsed."""
+    command = [sys.executable, "-m", "bayling_local", "bench", "-m", str(gguf)]
+    command += ["--threads", str(threads), *args, "--json", "-q"]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def run_ours(gguf: Path, threads: int, pp: int, tg: int) -> tuple[float, float]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bayling_local",
-            "bench",
-            "-m",
-            str(gguf),
-            "--threads",
-            str(threads),
-            *_size_args(pp, tg),
-            "--json",
-            "-q",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    data = json.loads(out)
+    data = bench_ours(gguf, threads, *_size_args(pp, tg))
     return data["pp_tps"], data["tg_tps"]
 
 
@@ -219,38 +209,13 @@ def stream_cells(pp: int, tg: int) -> int:
 def run_ours_batched(
     gguf: Path, threads: int, pp: int, tg: int, sizes: list[int]
 ) -> dict[int, float]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bayling_local",
-            "bench",
-            "-m",
-            str(gguf),
-            "--threads",
-            str(threads),
-            "--context",
-            str(stream_cells(pp, tg)),
-            "-p",
-            "32",
-            "-n",
-            "16",
-            "-r",
-            "1",
-            "--parallel",
-            ",".join(map(str, sizes)),
-            "--npp",
-            str(pp),
-            "--ntg",
-            str(tg),
-            "--json",
-            "-q",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {p["parallel"]: p["tg_tps"] for p in json.loads(out)["parallel"]}
+    data = bench_ours(
+        gguf,
+        threads,
+        *("--context", str(stream_cells(pp, tg)), "-p", "32", "-n", "16", "-r", "1"),
+        *("--parallel", ",".join(map(str, sizes)), "--npp", str(pp), "--ntg", str(tg)),
+    )
+    return {p["parallel"]: p["tg_tps"] for p in data["parallel"]}
 
 
 def batched(args: argparse.Namespace, binary: Path, gguf: Path) -> dict:
